@@ -1,0 +1,1 @@
+"""mediamill: a media pipeline for commerce."""

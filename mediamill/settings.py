@@ -1,0 +1,104 @@
+"""Settings for every layer, read from ``MEDIAMILL_*`` environment variables.
+
+A leaf module: it imports nothing of ours, so any layer may read it. The defaults make an
+embedded setup (SQLite catalog and ``file://`` storage under ``MEDIAMILL_HOME``) work with no
+configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STORAGE_SCHEMES = ("file", "memory", "s3", "gs", "gcs", "az", "abfs")
+DATABASE_SCHEMES = ("sqlite", "postgresql")
+
+
+class Settings(BaseSettings):
+    """Every knob of mediamill; see the configuration table in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIAMILL_", extra="ignore")
+
+    home: Path = Field(Path(".mediamill"), description="Where embedded state lives.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the catalog.")
+    storage_url: str | None = Field(None, description="fsspec URL of the object store root.")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object handed to the fsspec filesystem."
+    )
+    cdn_base_url: str | None = Field(None, description="Public base URL in front of the store.")
+    max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0, description="Cap on upload size.")
+    max_image_pixels: int = Field(
+        120_000_000, gt=0, description="Cap on width x height, checked from the header."
+    )
+    max_image_side: int = Field(30_000, gt=0, description="Cap on either image dimension.")
+    max_animation_pixels: int = Field(
+        500_000_000, gt=0, description="Cap on width x height x frames of animations."
+    )
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, gt=0, description="Processes for pixel work."
+    )
+    batch_size: int = Field(8, gt=0, description="Assets per backfill task.")
+    prefect_port: int = Field(4200, gt=0, lt=65536, description="Port of the local Prefect server.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = urlsplit(value).scheme.split("+", 1)[0]
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"unsupported database URL scheme {scheme!r}; use sqlite or postgresql")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_storage(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = urlsplit(value).scheme or "file"
+        if scheme not in STORAGE_SCHEMES:
+            raise ValueError(
+                f"unsupported storage URL scheme {scheme!r}; use one of {', '.join(STORAGE_SCHEMES)}"
+            )
+        return value
+
+    @field_validator("cdn_base_url")
+    @classmethod
+    def _http_cdn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("CDN base URL must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The catalog URL, defaulting to SQLite under ``home``."""
+        return self.database_url or f"sqlite:///{self.home / 'catalog.db'}"
+
+    @cached_property
+    def resolved_storage_url(self) -> str:
+        """The store root URL, defaulting to ``file://`` under ``home``."""
+        return self.storage_url or (self.home / "storage").as_uri()
+
+    @property
+    def staging_dir(self) -> Path:
+        """Local scratch space where uploads are streamed and hashed before publishing."""
+        return self.home / "staging"
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)
