@@ -58,7 +58,9 @@ class Settings(BaseSettings):
             return None
         scheme = urlsplit(value).scheme.split("+", 1)[0]
         if scheme not in DATABASE_SCHEMES:
-            raise ValueError(f"unsupported database URL scheme {scheme!r}; use sqlite or postgresql")
+            raise ValueError(
+                f"unsupported database URL scheme {scheme!r}; use sqlite or postgresql"
+            )
         return value
 
     @field_validator("storage_url")
@@ -68,9 +70,8 @@ class Settings(BaseSettings):
             return None
         scheme = urlsplit(value).scheme or "file"
         if scheme not in STORAGE_SCHEMES:
-            raise ValueError(
-                f"unsupported storage URL scheme {scheme!r}; use one of {', '.join(STORAGE_SCHEMES)}"
-            )
+            choices = ", ".join(STORAGE_SCHEMES)
+            raise ValueError(f"unsupported storage URL scheme {scheme!r}; use one of {choices}")
         return value
 
     @field_validator("cdn_base_url")

@@ -1,0 +1,19 @@
+"""Object storage over fsspec: key layout, cache headers, atomic puts and CDN URLs."""
+
+from __future__ import annotations
+
+from .errors import ObjectNotFound, StorageConfigError, StorageError, TransientStorageError
+from .factory import open_store
+from .objects import ListedObject, ObjectInfo
+from .store import ObjectStore
+
+__all__ = [
+    "ListedObject",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "StorageConfigError",
+    "StorageError",
+    "TransientStorageError",
+    "open_store",
+]

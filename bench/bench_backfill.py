@@ -1,0 +1,190 @@
+"""Backfill through the CLI against a bare parallel loop over the same media functions.
+
+Measures, in one command and on the same cores:
+- the CLI backfill of N 12 MP JPEGs vs a process pool calling ``render_image`` on each
+  file (goal: at most 1.15x: orchestration, catalog and storage cost at most 15%);
+- re-ingesting the same files vs the first ingest (goal: at most 0.10x);
+- the fixed start-up cost of a backfill of an empty folder (goal: at most 5 s);
+- the peak memory of the worker that renders one 100 MP JPEG, vs a bare pyvips process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import big_jpeg, jpeg_folder
+
+MEDIAMILL = str(Path(sys.executable).with_name("mediamill"))
+
+
+def _init_worker(threads: int) -> None:
+    import pyvips
+
+    pyvips.concurrency_set(threads)
+    pyvips.cache_set_max(0)
+
+
+def _render_file(path: Path) -> int:
+    from mediamill.media.images import render_image
+    from mediamill.media.limits import ImageLimits
+    from mediamill.media.specs import DEFAULT_IMAGE_SPECS
+
+    rendition = render_image(path.read_bytes(), DEFAULT_IMAGE_SPECS, ImageLimits())
+    return sum(len(v.data) for v in rendition.variants)
+
+
+def bare_loop(folder: Path, workers: int) -> float:
+    """The baseline: the same media function over every file, one process per core."""
+    files = sorted(folder.glob("*.jpg"))
+    started = time.perf_counter()
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(max(1, (os.cpu_count() or 1) // workers),),
+    ) as pool:
+        list(pool.map(_render_file, files))
+    return time.perf_counter() - started
+
+
+def _cli(env: dict[str, str], *args: str) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [MEDIAMILL, *args], env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"mediamill {' '.join(args)} failed:\n{result.stderr}")
+    return seconds, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def bare_peak_rss(path: Path) -> int:
+    """Peak RSS of a fresh process that only renders ``path`` with pyvips."""
+    code = (
+        "import resource, sys; from bench.bench_backfill import _init_worker, _render_file; "
+        "from pathlib import Path; _init_worker(1); _render_file(Path(sys.argv[1])); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    output = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    )
+    return int(output.stdout.strip())
+
+
+def run(count: int, workers: int) -> list[dict[str, Any]]:
+    folder = jpeg_folder(count)
+    big = big_jpeg(100)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="mediamill-bench-") as scratch:
+        home = Path(scratch) / "home"
+        env = {**os.environ, "MEDIAMILL_HOME": str(home), "MEDIAMILL_WORKERS": str(workers)}
+        env.pop("PREFECT_API_URL", None)
+        subprocess.run([MEDIAMILL, "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([MEDIAMILL, "server", "start"], env=env, check=True, capture_output=True)
+        try:
+            empty = Path(scratch) / "empty"
+            empty.mkdir()
+            _cli(env, "backfill", str(empty), "-w", "warmup", "--json")
+            startup = statistics.median(
+                _cli(env, "backfill", str(empty), "-w", "bench", "--json")[0] for _ in range(3)
+            )
+            baseline = bare_loop(folder, workers)
+            first, summary = _cli(env, "backfill", str(folder), "-w", "bench", "--json")
+            assert summary["ingested"] == count, summary
+            again, resummary = _cli(env, "backfill", str(folder), "-w", "bench", "--json")
+            assert resummary["unchanged"] == count, resummary
+
+            big_folder = Path(scratch) / "big"
+            big_folder.mkdir()
+            (big_folder / big.name).symlink_to(big)
+            _, big_summary = _cli(env, "backfill", str(big_folder), "-w", "big", "--json")
+            worker_peak = int(big_summary["peak_worker_rss_bytes"])
+            bare_peak = bare_peak_rss(big)
+        finally:
+            subprocess.run([MEDIAMILL, "server", "stop"], env=env, check=False, capture_output=True)
+
+    rows.append(
+        {
+            "name": f"backfill {count} x 12 MP JPEG via CLI (s)",
+            "value": round(first, 2),
+            "baseline": round(baseline, 2),
+            "baseline_name": f"bare {workers}-process loop over render_image",
+            "ratio": round(first / baseline, 3),
+            "goal": "<= 1.15x",
+            "ok": first / baseline <= 1.15,
+        }
+    )
+    rows.append(
+        {
+            "name": f"re-ingest the same {count} files (s)",
+            "value": round(again, 2),
+            "baseline": round(first, 2),
+            "baseline_name": "first ingest",
+            "ratio": round(again / first, 3),
+            "goal": "<= 0.10x",
+            "ok": again / first <= 0.10,
+        }
+    )
+    rows.append(
+        {
+            "name": "start-up: backfill of an empty folder (s)",
+            "value": round(startup, 2),
+            "baseline": 5.0,
+            "baseline_name": "budget",
+            "ratio": round(startup / 5.0, 3),
+            "goal": "<= 5 s",
+            "ok": startup <= 5.0,
+        }
+    )
+    rows.append(
+        {
+            "name": "peak RSS of the worker rendering a 100 MP JPEG (MB)",
+            "value": round(worker_peak / 1e6, 1),
+            "baseline": round(bare_peak / 1e6, 1),
+            "baseline_name": "bare pyvips process",
+            "ratio": round(worker_peak / bare_peak, 3),
+            "goal": "<= 300 MB",
+            "ok": worker_peak <= 300e6,
+        }
+    )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args()
+    rows = run(args.count, args.workers)
+    for row in rows:
+        print(
+            f"{row['name']:<55} {row['value']:>9} vs {row['baseline']:>9} "
+            f"({row['baseline_name']}) = {row['ratio']:.3f}  goal {row['goal']}"
+            f"  {'ok' if row['ok'] else 'MISSED'}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"(largest child process of this benchmark: {peak / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Engine and session factories for the catalog.
+
+Built at the edges (a CLI command, an API request, a flow's entry) from settings and handed
+down; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = [
+    "BEGIN_IMMEDIATE",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "begin_immediate",
+    "make_engine",
+    "make_session_factory",
+    "normalize_url",
+]
+
+# How long a SQLite connection waits for another writer's lock before giving up with
+# "database is locked". Writes are short; a long wait beats failing a task for contention.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Execution option read by the SQLite "begin" hook: which BEGIN to emit.
+_SQLITE_BEGIN = "mediamill_sqlite_begin"
+
+# Execution options that open a transaction holding the write lock from its start on
+# SQLite (see `begin_immediate`); ignored by other backends.
+BEGIN_IMMEDIATE: dict[str, str] = {_SQLITE_BEGIN: "BEGIN IMMEDIATE"}
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a catalog URL, choosing psycopg 3 for a bare ``postgresql://``.
+
+    SQLAlchemy would pick psycopg2 for a bare ``postgresql://``; mediamill supports psycopg
+    (3) only, so settings may keep the driver-free URL that other tools understand.
+    """
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+    """Create the catalog engine for ``url`` (SQLite file or PostgreSQL)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _make_sqlite_engine(parsed, echo=echo)
+    return sa.create_engine(
+        parsed,
+        echo=echo,
+        # Servers, proxies and PgBouncer drop idle connections: check before use, and
+        # recycle before typical idle timeouts rather than failing the next statement.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=30,
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit.
+
+    ``expire_on_commit=False`` because rows are handed from a task to its caller after the
+    transaction ends, and with ``lazy="raise"`` relationships a refresh would be an
+    unplanned query anyway.
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def begin_immediate(session: Session) -> None:
+    """Start ``session``'s transaction as a writer, before it runs any statement.
+
+    On SQLite a transaction that reads and then writes (select the blob, insert it if
+    missing) fails at once with "database is locked" when another writer committed in
+    between: SQLite cannot wait for the lock without invalidating what was read.
+    ``BEGIN IMMEDIATE`` takes the write lock up front, waiting up to the busy timeout, so
+    such transactions queue instead of failing. PostgreSQL needs nothing: a no-op there.
+    Must be the first use of the session in its transaction (SQLAlchemy warns otherwise).
+    """
+    session.connection(execution_options=BEGIN_IMMEDIATE)
+
+
+def _make_sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    database = url.database or ""
+    # In-memory databases and "file:" URIs (uri=true) have no plain path to prepare.
+    if database not in ("", ":memory:") and not database.startswith("file:"):
+        # The embedded default lives under MEDIAMILL_HOME, which may not exist yet.
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # For files SQLAlchemy pools connections (QueuePool) and lets them cross threads; the
+    # defaults suit a local catalog, so no pool arguments here.
+    engine = sa.create_engine(url, echo=echo)
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # Python's sqlite3 opens transactions itself, lazily and only before DML: reads then
+    # run outside any transaction, SAVEPOINT breaks and DDL commits implicitly. Turn that
+    # off and let SQLAlchemy's "begin" event emit BEGIN (see _on_sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # Readers do not block the writer nor the writer the readers.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # Wait for a competing writer instead of failing at once.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # SQLite ignores foreign keys (and so ON DELETE CASCADE) unless asked, per connection.
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # With WAL, NORMAL stays consistent after a crash and only risks the last commits
+        # on power loss; FULL would fsync on every commit.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: sa.Connection) -> None:
+    options: dict[str, Any] = dict(connection.get_execution_options())
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return
+    connection.exec_driver_sql(options.get(_SQLITE_BEGIN, "BEGIN"))

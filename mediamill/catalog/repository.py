@@ -1,0 +1,282 @@
+"""Catalog queries the pipeline and the CLI share.
+
+Every function takes an open session and leaves the transaction to its caller, so a stage
+can group its writes into one commit. Every query is scoped by workspace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from mediamill.catalog.models import (
+    AuditEvent,
+    Blob,
+    BlobStatus,
+    Media,
+    MediaStatus,
+    MediaType,
+    Variant,
+    Workspace,
+)
+
+VariantId = tuple[str, str, str]
+"""(name, format, spec_version): what identifies a variant of one blob."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def find_workspace(session: Session, slug: str) -> Workspace | None:
+    return session.scalar(select(Workspace).where(Workspace.slug == slug))
+
+
+def ensure_workspace(session: Session, slug: str) -> Workspace:
+    """The workspace called ``slug``, created on first use; safe under concurrent callers."""
+    existing = find_workspace(session, slug)
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            workspace = Workspace(slug=slug, name=slug)
+            session.add(workspace)
+        return workspace
+    except IntegrityError:
+        winner = find_workspace(session, slug)
+        assert winner is not None
+        return winner
+
+
+def media_by_source_keys(
+    session: Session, workspace_id: int, source_keys: Iterable[str]
+) -> dict[str, Media]:
+    """The newest live media per source key, to make re-running a backfill a no-op."""
+    keys = sorted(set(source_keys))
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(Media)
+        .where(
+            Media.workspace_id == workspace_id,
+            Media.source_key.in_(keys),
+            Media.status.not_in([MediaStatus.deleted, MediaStatus.purged]),
+        )
+        .order_by(Media.created_at)
+    )
+    return {row.source_key: row for row in rows if row.source_key is not None}
+
+
+def blobs_by_sha(session: Session, workspace_id: int, digests: Iterable[str]) -> dict[str, Blob]:
+    wanted = sorted(set(digests))
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Blob).where(Blob.workspace_id == workspace_id, Blob.sha256.in_(wanted))
+    )
+    return {row.sha256: row for row in rows}
+
+
+def lock_blob(session: Session, blob_id: int) -> Blob:
+    """Re-read a blob under a row lock so finishing it and linking to it serialise."""
+    blob = session.scalar(
+        select(Blob)
+        .where(Blob.id == blob_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if blob is None:
+        raise LookupError(f"blob {blob_id} vanished")
+    return blob
+
+
+def claim_blob(
+    session: Session,
+    *,
+    workspace_id: int,
+    sha256: str,
+    size: int,
+    mime_type: str,
+    media_type: MediaType,
+    original_key: str,
+) -> tuple[Blob, bool]:
+    """Insert the blob for this content as ``processing``; returns (blob, claimed_by_us).
+
+    The unique (workspace, sha256) constraint decides races: the loser gets the winner's row.
+    """
+    try:
+        with session.begin_nested():
+            blob = Blob(
+                workspace_id=workspace_id,
+                sha256=sha256,
+                size=size,
+                mime_type=mime_type,
+                media_type=media_type,
+                original_key=original_key,
+                status=BlobStatus.processing,
+                claimed_at=utcnow(),
+            )
+            session.add(blob)
+        return blob, True
+    except IntegrityError:
+        existing = blobs_by_sha(session, workspace_id, [sha256])[sha256]
+        return existing, False
+
+
+def reclaim_blob(session: Session, blob: Blob) -> None:
+    """Take over a blob whose previous claim was abandoned (crash, expired lease)."""
+    blob.status = BlobStatus.processing
+    blob.claimed_at = utcnow()
+    blob.error_code = None
+    blob.error_message = None
+
+
+def lease_expired(blob: Blob, lease: timedelta) -> bool:
+    return blob.claimed_at is None or blob.claimed_at + lease < utcnow()
+
+
+def variant_ids(session: Session, blob_ids: Sequence[int]) -> dict[int, set[VariantId]]:
+    """Which (name, format, spec_version) each blob already has."""
+    found: dict[int, set[VariantId]] = {blob_id: set() for blob_id in blob_ids}
+    if not blob_ids:
+        return found
+    rows = session.execute(
+        select(Variant.blob_id, Variant.name, Variant.format, Variant.spec_version).where(
+            Variant.blob_id.in_(blob_ids)
+        )
+    )
+    for blob_id, name, fmt, version in rows:
+        found[blob_id].add((name, fmt, version))
+    return found
+
+
+def add_variants(session: Session, blob_id: int, variants: Iterable[Variant]) -> int:
+    """Insert the variants the blob does not have yet; a rerun adds nothing twice."""
+    have = variant_ids(session, [blob_id])[blob_id]
+    added = 0
+    for variant in variants:
+        if (variant.name, variant.format, variant.spec_version) in have:
+            continue
+        variant.blob_id = blob_id
+        session.add(variant)
+        have.add((variant.name, variant.format, variant.spec_version))
+        added += 1
+    return added
+
+
+def settle_waiting_media(
+    session: Session,
+    blob: Blob,
+    *,
+    status: MediaStatus,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> list[uuid.UUID]:
+    """Move every media still waiting on ``blob`` to its outcome; returns their ids."""
+    waiting = list(
+        session.scalars(
+            select(Media.id).where(
+                Media.blob_id == blob.id,
+                Media.status.in_([MediaStatus.pending, MediaStatus.processing]),
+            )
+        )
+    )
+    if waiting:
+        session.execute(
+            update(Media)
+            .where(Media.id.in_(waiting))
+            .values(
+                status=status,
+                error_code=error_code,
+                error_message=error_message,
+                media_type=blob.media_type,
+                mime_type=blob.mime_type,
+                size=blob.size,
+                updated_at=utcnow(),
+            )
+        )
+    return waiting
+
+
+def get_media(
+    session: Session, media_id: uuid.UUID, workspace_id: int | None = None
+) -> Media | None:
+    """One media with its blob and variants loaded; None when absent or in another workspace."""
+    query = (
+        select(Media)
+        .where(Media.id == media_id)
+        .options(
+            selectinload(Media.blob).selectinload(Blob.variants),
+            selectinload(Media.workspace),
+        )
+    )
+    if workspace_id is not None:
+        query = query.where(Media.workspace_id == workspace_id)
+    return session.scalar(query)
+
+
+def get_many_media(session: Session, media_ids: Sequence[uuid.UUID]) -> list[Media]:
+    """Media in the order asked for, with blob, variants and workspace loaded."""
+    rows = session.scalars(
+        select(Media)
+        .where(Media.id.in_(media_ids))
+        .options(
+            selectinload(Media.blob).selectinload(Blob.variants),
+            selectinload(Media.workspace),
+        )
+    )
+    by_id = {row.id: row for row in rows}
+    return [by_id[media_id] for media_id in media_ids if media_id in by_id]
+
+
+def recent_media(
+    session: Session,
+    workspace_id: int,
+    *,
+    media_type: MediaType | None = None,
+    limit: int = 100,
+    include_deleted: bool = False,
+) -> list[Media]:
+    """Newest first, served by the (workspace, type, created_at) index."""
+    query = select(Media).where(Media.workspace_id == workspace_id)
+    if media_type is not None:
+        query = query.where(Media.media_type == media_type)
+    if not include_deleted:
+        query = query.where(Media.status.not_in([MediaStatus.deleted, MediaStatus.purged]))
+    query = (
+        query.order_by(Media.created_at.desc(), Media.id.desc())
+        .limit(limit)
+        .options(
+            selectinload(Media.blob).selectinload(Blob.variants),
+            selectinload(Media.workspace),
+        )
+    )
+    return list(session.scalars(query))
+
+
+def record_audit(
+    session: Session,
+    *,
+    workspace_id: int,
+    action: str,
+    actor: str | None,
+    media_id: uuid.UUID | None = None,
+    subject: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            workspace_id=workspace_id,
+            action=action,
+            actor=actor,
+            media_id=media_id,
+            subject=subject,
+            details=details or {},
+        )
+    )

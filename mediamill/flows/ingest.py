@@ -1,0 +1,192 @@
+"""The ingest flows: one upload (``ingest_media``) and many (``backfill``).
+
+Both run the same stages over batches: stage (stream, hash, sniff) -> register (dedupe,
+claim) -> derive-and-publish (pixels on the pool, objects, catalog). Batches flow through
+the stages independently, so the pixel pool starts on the first batch while later ones
+are still being read.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from mediamill.flows.progress import ProgressTracker
+from mediamill.flows.report import RunSummary, emit_media_event, publish_summary
+from mediamill.settings import Settings, get_settings
+from mediamill.tasks.context import PipelineContext
+from mediamill.tasks.publish import Finished
+from mediamill.tasks.register import Registration
+from mediamill.tasks.sources import EntityRef, Source, bytes_source, discover, file_source
+from mediamill.tasks.stages import derive, ensure_workspace, register, stage_batch
+
+TASK_THREADS = 6
+
+
+def _task_runner() -> TaskRunner[PrefectFuture[Any]]:
+    """Threads for batches in different stages; pixel work has its own processes."""
+    return cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=TASK_THREADS))
+
+
+def _current_flow_run_id() -> uuid.UUID | None:
+    run_id = flow_run.get_id()
+    return uuid.UUID(run_id) if run_id else None
+
+
+def run_pipeline(
+    ctx: PipelineContext, workspace: str, sources: Sequence[Source], batch_size: int
+) -> RunSummary:
+    """Push every source through the stages, in batches; never raises for a bad asset."""
+    started = time.perf_counter()
+    summary = RunSummary(workspace=workspace, total=len(sources))
+    summary.media_ids = [None] * len(sources)
+    if not sources:
+        return summary
+    ctx.pool.warm_up()
+    progress = ProgressTracker(len(sources), key="ingest-progress")
+    workspace_id = ensure_workspace(ctx, workspace)
+    run_id = _current_flow_run_id()
+
+    def on_finished(result: Finished) -> None:
+        kind = "ready" if result.ok else "failed"
+        payload = {} if result.ok else {"code": result.error_code, "message": result.error_message}
+        for media_id in result.media_ids:
+            emit_media_event(kind, media_id, workspace, payload)
+        progress.advance(len(result.media_ids))
+
+    batches = []
+    for start in range(0, len(sources), batch_size):
+        batch = list(enumerate(sources))[start : start + batch_size]
+        # Prefect resolves a future passed as an argument, and draws the dependency in the UI.
+        staged: Any = stage_batch.submit(ctx, batch)
+        registered: Any = register.submit(ctx, workspace_id, staged, run_id)
+        batches.append((registered, derive.submit(ctx, registered, on_finished)))
+
+    registrations: list[Registration] = []
+    finished: list[Finished] = []
+    for registered_future, derived_future in batches:
+        batch_registrations = registered_future.result()
+        progress.advance(sum(1 for r in batch_registrations if r.settled))
+        _announce_settled(batch_registrations, workspace)
+        registrations.extend(batch_registrations)
+        finished.extend(derived_future.result())
+    _summarise(summary, registrations, finished, sources)
+    summary.seconds = time.perf_counter() - started
+    progress.advance(summary.total)
+    publish_summary(summary)
+    return summary
+
+
+def _announce_settled(registrations: list[Registration], workspace: str) -> None:
+    """Events for media settled at registration: duplicates and early failures."""
+    for registration in registrations:
+        kind = "failed" if registration.outcome == "failed" else "ready"
+        payload = (
+            {"code": registration.error_code, "message": registration.error_message}
+            if kind == "failed"
+            else {}
+        )
+        for media_id in registration.settled:
+            emit_media_event(kind, media_id, workspace, payload)
+
+
+def _summarise(
+    summary: RunSummary,
+    registrations: list[Registration],
+    finished: list[Finished],
+    sources: Sequence[Source],
+) -> None:
+    """Count each input once by how it ended; failures keep their reason."""
+    by_blob = {result.blob_id: result for result in finished}
+    settled_by_run = {media_id for result in finished for media_id in result.media_ids}
+    summary.pixel_seconds = sum(result.seconds for result in finished)
+    summary.peak_worker_rss_bytes = max((r.peak_rss_bytes for r in finished), default=0)
+    for registration in registrations:
+        summary.media_ids[registration.index] = (
+            str(registration.media_id) if registration.media_id else None
+        )
+        code, message = registration.error_code, registration.error_message
+        outcome = registration.outcome
+        if outcome == "render" and registration.render is not None:
+            result = by_blob.get(registration.render.blob_id)
+            if result is not None and not result.ok:
+                outcome, code, message = "failed", result.error_code, result.error_message
+        if outcome == "waiting" and registration.media_id in settled_by_run:
+            outcome = "duplicate"
+        if outcome == "render":
+            summary.ingested += 1
+        elif outcome == "duplicate":
+            summary.duplicates += 1
+        elif outcome == "unchanged":
+            summary.unchanged += 1
+        elif outcome == "waiting":
+            summary.waiting += 1
+        else:
+            summary.failed += 1
+            summary.failures.append(
+                {
+                    "source": sources[registration.index].filename,
+                    "code": code or "",
+                    "message": message or "",
+                }
+            )
+
+
+def _run(
+    settings: Settings,
+    workspace: str,
+    sources: Sequence[Source],
+    batch_size: int | None,
+    workers: int | None,
+) -> RunSummary:
+    ctx = PipelineContext.open(settings, workers=workers)
+    try:
+        return run_pipeline(ctx, workspace, sources, batch_size or settings.batch_size)
+    finally:
+        ctx.close()
+
+
+@flow(name="ingest-media", task_runner=_task_runner())
+def ingest_media(
+    source: str | bytes,
+    workspace: str,
+    filename: str | None = None,
+    user: str | None = None,
+    entity: str | None = None,
+    alt: str | None = None,
+) -> dict[str, object]:
+    """Ingest one upload: a local path, or bytes with their original filename."""
+    entity_ref = EntityRef.parse(entity) if entity else None
+    if isinstance(source, bytes):
+        item = bytes_source(
+            source, filename or "upload", entity=entity_ref, uploader=user, alt_text=alt
+        )
+    else:
+        item = file_source(Path(source), entity=entity_ref, uploader=user, alt_text=alt)
+    summary = _run(get_settings(), workspace, [item], batch_size=1, workers=1)
+    return summary.as_dict()
+
+
+@flow(name="backfill", task_runner=_task_runner())
+def backfill(
+    source: str,
+    workspace: str,
+    user: str | None = None,
+    entity: str | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+) -> dict[str, object]:
+    """Ingest a directory or a manifest CSV; a rerun adds nothing and finishes what is missing."""
+    entity_ref = EntityRef.parse(entity) if entity else None
+    settings = get_settings()
+    sources = discover(Path(source), entity=entity_ref, uploader=user, exclude=[settings.home])
+    summary = _run(settings, workspace, sources, batch_size, workers)
+    return summary.as_dict()

@@ -1,0 +1,145 @@
+"""Decide what an upload is from its first bytes, never from its name or declared type."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from mediamill.media.errors import ValidationError
+
+MediaKind = Literal["image", "video", "model", "document"]
+
+SNIFF_BYTES: Final = 4096
+"""How many leading bytes callers must pass to ``sniff`` (fewer only if the file is shorter)."""
+
+IMAGE_FORMATS: Final = frozenset({"jpeg", "png", "gif", "webp", "avif", "heic", "tiff", "svg"})
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What the content is; ``extension`` has no leading dot."""
+
+    kind: MediaKind
+    format: str
+    mime: str
+    extension: str
+
+
+_TYPES: Final[dict[str, Sniffed]] = {
+    s.format: s
+    for s in (
+        Sniffed("image", "jpeg", "image/jpeg", "jpg"),
+        Sniffed("image", "png", "image/png", "png"),
+        Sniffed("image", "gif", "image/gif", "gif"),
+        Sniffed("image", "webp", "image/webp", "webp"),
+        Sniffed("image", "avif", "image/avif", "avif"),
+        Sniffed("image", "heic", "image/heic", "heic"),
+        Sniffed("image", "tiff", "image/tiff", "tiff"),
+        Sniffed("image", "svg", "image/svg+xml", "svg"),
+        Sniffed("video", "mp4", "video/mp4", "mp4"),
+        Sniffed("video", "mov", "video/quicktime", "mov"),
+        Sniffed("video", "3gp", "video/3gpp", "3gp"),
+        Sniffed("video", "webm", "video/webm", "webm"),
+        Sniffed("video", "mkv", "video/x-matroska", "mkv"),
+        Sniffed("video", "avi", "video/x-msvideo", "avi"),
+        Sniffed("model", "glb", "model/gltf-binary", "glb"),
+        Sniffed("document", "pdf", "application/pdf", "pdf"),
+    )
+}
+
+_MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),
+    (b"MM\x00+", "tiff"),
+    (b"%PDF-", "pdf"),
+    (b"glTF", "glb"),
+)
+
+_BRANDS: Final[dict[bytes, str]] = {
+    **dict.fromkeys((b"avif", b"avis"), "avif"),
+    **dict.fromkeys((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"), "heic"),
+    **dict.fromkeys(
+        (b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash"),
+        "mp4",
+    ),
+    b"qt  ": "mov",
+    **dict.fromkeys((b"3gp4", b"3gp5", b"3gp6", b"3g2a"), "3gp"),
+}
+_GENERIC_HEIF_BRANDS: Final = frozenset({b"mif1", b"msf1", b"miaf"})
+_MAX_FTYP_BYTES: Final = 256
+
+_COMMENT = r"<!--(?:(?!--).)*-->"
+_PI = r"<\?[^>]*\?>"
+_DOCTYPE = r"<!DOCTYPE\s[^\[>]*(?:\[(?:[^\]]|\](?!\s*>))*\]\s*)?>"
+_SVG_ROOT: Final = re.compile(
+    rf"\A(?:{_COMMENT}|{_PI}|{_DOCTYPE}|\s)*<(?:[A-Za-z_][\w.-]*:)?svg[\s>/]", re.DOTALL
+)
+_SVG_DOCTYPE: Final = re.compile(rf"\A(?:{_COMMENT}|{_PI}|\s)*<!DOCTYPE\s+svg[\s\[>]", re.DOTALL)
+
+
+def sniff(head: bytes) -> Sniffed:
+    """Name the type of the content whose first ``SNIFF_BYTES`` bytes are ``head``."""
+    if not head:
+        raise ValidationError("empty", "the upload is empty")
+    found = _binary_format(head) or _svg_format(head)
+    if found is None:
+        raise ValidationError(
+            "unsupported_type",
+            "the content is not a supported type; images must be "
+            + ", ".join(sorted(f.upper() for f in IMAGE_FORMATS)),
+        )
+    return _TYPES[found]
+
+
+def _binary_format(head: bytes) -> str | None:
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"AVI "):
+        return "webp" if head[8:12] == b"WEBP" else "avi"
+    if head[4:8] == b"ftyp":
+        return _isobmff_format(head)
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm" if b"webm" in head[:64] else "mkv"
+    return None
+
+
+def _isobmff_format(head: bytes) -> str | None:
+    box_size = int.from_bytes(head[:4], "big")
+    box = head[8 : max(16, min(box_size, len(head), _MAX_FTYP_BYTES))]
+    brands = [box[:4]] + [box[i : i + 4] for i in range(8, len(box) - 3, 4)]
+    for brand in brands:
+        if brand in _BRANDS:
+            return _BRANDS[brand]
+    if any(brand in _GENERIC_HEIF_BRANDS for brand in brands):
+        return "heic"
+    return None
+
+
+def _svg_format(head: bytes) -> str | None:
+    text = _decode_text(head)
+    if text is None:
+        return None
+    if _SVG_ROOT.match(text) or _SVG_DOCTYPE.match(text):
+        return "svg"
+    return None
+
+
+def _decode_text(head: bytes) -> str | None:
+    """Decode a text prefix, tolerating a multi-byte character cut at the end."""
+    encoding = "utf-8"
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    try:
+        return codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None

@@ -1,0 +1,94 @@
+"""The small interface each backend implements; :class:`ObjectStore` holds everything shared.
+
+Backends work on full fsspec paths (root included) and raise whatever their filesystem
+raises: the store validates keys and maps exceptions at its own boundary.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Self
+
+# Where each fsspec backend reports the last modification: s3fs, adlfs, local and gcsfs,
+# gcsfs before it added ``mtime``, memory.
+_MODIFIED_FIELDS = ("LastModified", "last_modified", "mtime", "updated", "created")
+
+
+class Head(NamedTuple):
+    """What a backend knows about one object without reading its bytes."""
+
+    size: int
+    content_type: str | None
+    cache_control: str | None
+
+
+def modified_of(info: dict[str, Any]) -> datetime:
+    """The modification time in an fsspec info dict, as an aware UTC datetime."""
+    for field in _MODIFIED_FIELDS:
+        value = info.get(field)
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, str) and value:
+            parsed = datetime.fromisoformat(value)
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError(f"no modification time in listing entry {info.get('name')!r}")
+
+
+class Backend(ABC):
+    """One kind of filesystem: how it writes, describes, deletes and addresses objects."""
+
+    def __init__(self, fs: Any, root: str, root_url: str) -> None:
+        self.fs = fs
+        self.root = root
+        self.root_url = root_url.rstrip("/")
+        self._prefix = root if root.endswith("/") else f"{root}/"
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str, options: dict[str, Any]) -> Self:
+        """Build the backend for a store URL, with options handed to the fsspec filesystem."""
+
+    @abstractmethod
+    def write(self, path: str, data: bytes, *, content_type: str, cache_control: str) -> None:
+        """Publish the whole object at once: readers see the old object or the new one."""
+
+    @abstractmethod
+    def head(self, path: str) -> Head:
+        """Size and HTTP metadata of one object; FileNotFoundError if there is none."""
+
+    @abstractmethod
+    def delete(self, paths: Sequence[str]) -> int:
+        """Delete the objects that exist, ignore the others, and count the deletions."""
+
+    def path(self, key: str) -> str:
+        """The fsspec path of a key."""
+        return f"{self._prefix}{key}"
+
+    def relative(self, path: str) -> str | None:
+        """The key of an fsspec path, or None if the path lies outside the root."""
+        return path[len(self._prefix) :] if path.startswith(self._prefix) else None
+
+    def read(self, path: str) -> bytes:
+        """The object's bytes."""
+        return bytes(self.fs.cat_file(path))
+
+    def is_file(self, path: str) -> bool:
+        """Whether an object exists, letting every error but absence propagate."""
+        try:
+            info = self.fs.info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return bool(info.get("type") == "file")
+
+    def find(self, path: str) -> dict[str, dict[str, Any]]:
+        """Every file below ``path`` with its info, in one recursive listing."""
+        found: dict[str, dict[str, Any]] = self.fs.find(path, detail=True)
+        return found
+
+    def url(self, key: str) -> str:
+        """The backend's own URL for a key, as fsspec would open it."""
+        return f"{self.root_url}/{key}"

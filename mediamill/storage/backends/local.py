@@ -1,0 +1,127 @@
+"""The ``file://`` backend: a directory tree, written atomically with temp files and renames.
+
+A put writes the sidecar and the object to hidden temp files in the target directory,
+fsyncs them, renames the sidecar and then the object into place with ``os.replace``, and
+fsyncs the directory. Readers therefore see the whole old object or the whole new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import fsspec
+
+from ..errors import StorageConfigError
+from .sidecar import SidecarBackend, encode_metadata, sidecar_path
+
+
+def _discard(path: str) -> None:
+    """Remove a file of our own if it is there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _write_temp(directory: str, name: str, data: bytes) -> str:
+    """Write and fsync a hidden temp file beside its destination; leave nothing on failure."""
+    temp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+    except BaseException:
+        _discard(temp)
+        raise
+    return temp
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the renames durable; some filesystems cannot fsync a directory, which is fine."""
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _raise_unless_missing(error: OSError) -> None:
+    """Walk error handler: a directory deleted mid-listing is empty, anything else is a failure."""
+    if not isinstance(error, FileNotFoundError):
+        raise error
+
+
+def _root_from_url(url: str) -> Path:
+    """The absolute directory a ``file://`` URL or a bare path names."""
+    parts = urlsplit(url)
+    if parts.scheme == "":
+        raw = url
+    elif parts.netloc not in ("", "localhost"):
+        raise StorageConfigError(f"file storage URL {url!r} names a remote host")
+    else:
+        raw = url2pathname(parts.path)
+    if not raw:
+        raise StorageConfigError(f"file storage URL {url!r} names no directory")
+    return Path(raw).expanduser().resolve()
+
+
+class LocalBackend(SidecarBackend):
+    """Objects as files under a root directory, for embedded setups and tests."""
+
+    @classmethod
+    def from_url(cls, url: str, options: dict[str, Any]) -> Self:
+        """Create the root directory if needed, so a fresh install works unconfigured."""
+        root = _root_from_url(url)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageConfigError(f"cannot create storage directory {root}: {e}") from e
+        try:
+            fs = fsspec.filesystem("file", **options)
+        except TypeError as e:
+            raise StorageConfigError(f"invalid storage options for file storage: {e}") from e
+        return cls(fs, root.as_posix(), root.as_uri())
+
+    def write(self, path: str, data: bytes, *, content_type: str, cache_control: str) -> None:
+        """Temp files, fsync, sidecar rename, object rename: the object appears whole or not."""
+        directory, _, name = path.rpartition("/")
+        metadata_path = sidecar_path(path)
+        os.makedirs(directory, exist_ok=True)
+        temps: list[str] = []
+        try:
+            metadata = encode_metadata(content_type=content_type, cache_control=cache_control)
+            temps.append(_write_temp(directory, name, metadata))
+            temps.append(_write_temp(directory, name, data))
+            os.replace(temps[0], metadata_path)
+            os.replace(temps[1], path)
+        except BaseException:
+            for temp in temps:
+                _discard(temp)
+            if not os.path.isfile(path):
+                _discard(metadata_path)
+            raise
+        _fsync_directory(directory)
+
+    def find(self, path: str) -> dict[str, dict[str, Any]]:
+        """Recursive listing that fails loudly instead of omitting unreadable directories."""
+        try:
+            found: dict[str, dict[str, Any]] = self.fs.find(
+                path, detail=True, on_error=_raise_unless_missing
+            )
+        except FileNotFoundError:
+            return {}
+        return found
+
+    def url(self, key: str) -> str:
+        """A ``file://`` URI of the object's absolute path, percent-encoded."""
+        return Path(self.path(key)).as_uri()

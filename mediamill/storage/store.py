@@ -1,0 +1,133 @@
+"""The object store every layer above uses: keys in, bytes and metadata out, one error tree."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+from .backends.base import Backend, modified_of
+from .errors import StorageConfigError, StorageError
+from .objects import ListedObject, ObjectInfo
+from .translate import storage_errors
+from .validation import check_key, check_prefix, is_reserved
+
+_PROBE = b"mediamill write probe\n"
+
+
+class ObjectStore:
+    """One bucket or directory of objects, addressed by keys relative to its root."""
+
+    def __init__(self, backend: Backend, *, cdn_base_url: str | None = None) -> None:
+        self._backend = backend
+        self._cdn_base_url = cdn_base_url.rstrip("/") if cdn_base_url else None
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.root_url!r}, cdn_base_url={self._cdn_base_url!r})"
+
+    @property
+    def root_url(self) -> str:
+        """The URL of the store's root, as configured."""
+        return self._backend.root_url
+
+    @property
+    def cdn_base_url(self) -> str | None:
+        """The public base URL in front of the store, if any."""
+        return self._cdn_base_url
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, for diagnostics; writes must go through :meth:`put`."""
+        return self._backend.fs
+
+    @property
+    def root(self) -> str:
+        """The fsspec path of the store's root."""
+        return self._backend.root
+
+    def put(self, key: str, data: bytes, *, content_type: str, cache_control: str) -> None:
+        """Write a whole object with its HTTP metadata; it is never visible half-written."""
+        check_key(key)
+        if not content_type or not cache_control:
+            raise ValueError("content_type and cache_control are required on every object")
+        with storage_errors(f"put {key!r}", lookup=False):
+            self._backend.write(
+                self._backend.path(key),
+                bytes(data),
+                content_type=content_type,
+                cache_control=cache_control,
+            )
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; ObjectNotFound if there is none."""
+        check_key(key)
+        with storage_errors(f"get {key!r}"):
+            return self._backend.read(self._backend.path(key))
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored at the key; I/O failures raise instead of answering."""
+        check_key(key)
+        with storage_errors(f"exists {key!r}"):
+            return self._backend.is_file(self._backend.path(key))
+
+    def head(self, key: str) -> ObjectInfo:
+        """Size, content type and cache control, without reading the bytes."""
+        check_key(key)
+        with storage_errors(f"head {key!r}"):
+            size, content_type, cache_control = self._backend.head(self._backend.path(key))
+        return ObjectInfo(key, size, content_type, cache_control)
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete the keys that exist, ignore the rest, and count what was deleted."""
+        unique = list(dict.fromkeys(check_key(key) for key in keys))
+        if not unique:
+            return 0
+        with storage_errors(f"delete {len(unique)} object(s)"):
+            return self._backend.delete([self._backend.path(key) for key in unique])
+
+    def list_prefix(self, prefix: str = "") -> Iterator[ListedObject]:
+        """Every object whose key starts with ``prefix`` (a plain string prefix), by key."""
+        check_prefix(prefix)
+        return self._list(prefix)
+
+    def _list(self, prefix: str) -> Iterator[ListedObject]:
+        """Generator behind :meth:`list_prefix`, so a bad prefix fails at the call."""
+        directory = prefix.rpartition("/")[0]
+        search = self._backend.path(directory) if directory else self._backend.root
+        with storage_errors(f"list {prefix!r}"):
+            found = self._backend.find(search)
+        for path in sorted(found):
+            info = found[path]
+            key = self._backend.relative(path)
+            if key is None or not key.startswith(prefix) or is_reserved(key):
+                continue
+            if info.get("type", "file") != "file":
+                continue
+            yield ListedObject(key, int(info["size"]), modified_of(info))
+
+    def url(self, key: str) -> str:
+        """The public CDN URL if one is configured, otherwise the backend's own URL."""
+        check_key(key)
+        if self._cdn_base_url:
+            return f"{self._cdn_base_url}/{quote(key)}"
+        return self._backend.url(key)
+
+    def check_writable(self) -> None:
+        """Write, read back and delete a probe object; StorageConfigError says what failed."""
+        path = self._backend.path(f".mediamill-probe-{uuid.uuid4().hex}")
+        try:
+            with storage_errors("write probe", lookup=False):
+                self._backend.write(
+                    path, _PROBE, content_type="text/plain", cache_control="no-store"
+                )
+                try:
+                    readback = self._backend.read(path)
+                finally:
+                    deleted = self._backend.delete([path])
+        except StorageError as e:
+            raise StorageConfigError(f"storage at {self.root_url} is not usable: {e}") from e
+        if readback != _PROBE or deleted != 1:
+            raise StorageConfigError(
+                f"storage at {self.root_url} did not return what was written to it"
+            )

@@ -1,0 +1,72 @@
+"""What every pipeline task needs, built once at a flow's entry and handed down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
+from mediamill.media.limits import ImageLimits
+from mediamill.media.specs import DEFAULT_IMAGE_SPECS, VariantSpec
+from mediamill.settings import Settings
+from mediamill.storage.factory import open_store
+from mediamill.storage.store import ObjectStore
+from mediamill.tasks.pixels import PixelPool
+
+CLAIM_LEASE = timedelta(minutes=15)
+
+
+class PipelineContext:
+    """Settings, catalog sessions, the object store and the pixel pool of one run.
+
+    A plain class on purpose: Prefect walks dataclass task parameters looking for futures,
+    and there is nothing to find in an engine or a process pool.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        store: ObjectStore,
+        pool: PixelPool,
+        specs: tuple[VariantSpec, ...] = DEFAULT_IMAGE_SPECS,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.store = store
+        self.pool = pool
+        self.specs = specs
+        self.lease = CLAIM_LEASE
+        self.limits = ImageLimits(
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_side=settings.max_image_side,
+            max_animation_pixels=settings.max_animation_pixels,
+        )
+
+    @classmethod
+    def open(cls, settings: Settings, *, workers: int | None = None) -> PipelineContext:
+        """Build engine, store and pool from settings: only at the edge of a run."""
+        sessions = make_session_factory(make_engine(settings.resolved_database_url))
+        pool = PixelPool(workers or settings.workers)
+        return cls(settings, sessions, open_store(settings), pool)
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A write transaction that holds the SQLite write lock from its first statement.
+
+        Our transactions read, then write (is the blob there? claim it); on SQLite such a
+        transaction must queue for the lock up front or fail when another writer commits.
+        """
+        with self.sessions.begin() as session:
+            begin_immediate(session)
+            yield session
+
+    def close(self) -> None:
+        self.pool.close()
+        engine = self.sessions.kw.get("bind")
+        if engine is not None:
+            engine.dispose()

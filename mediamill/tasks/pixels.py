@@ -1,0 +1,167 @@
+"""Pixel work in a pool of worker processes, one asset per worker at a time.
+
+Decoding untrusted bytes happens here, away from the process that holds the catalog
+session and the Prefect run: a worker uses one core, so ``workers`` processes keep every
+core busy while the orchestrating threads store results and write the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import resource
+import time
+from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediamill.media.errors import MediaError, ValidationError
+from mediamill.media.images import ImageRendition, render_image
+from mediamill.media.limits import ImageLimits
+from mediamill.media.specs import VariantSpec
+
+VariantId = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One blob to render: its bytes come from a local path, memory, or the stored original."""
+
+    blob_id: int
+    sha256: str
+    media_type: str
+    specs: tuple[VariantSpec, ...]
+    limits: ImageLimits
+    path: str | None = None
+    data: bytes | None = None
+    only: frozenset[VariantId] | None = None
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    """A rendition, or the machine-readable reason there is none."""
+
+    blob_id: int
+    rendition: ImageRendition | None
+    error_code: str | None
+    error_message: str | None
+    seconds: float
+    peak_rss_bytes: int = 0
+
+
+def _peak_rss_bytes() -> int:
+    """This worker's peak resident memory so far.
+
+    The kernel's VmHWM starts afresh at exec; ``ru_maxrss`` would also count the pages the
+    worker shared with its parent between fork and exec.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class SourceChangedError(Exception):
+    """The file on disk is not the content that was hashed and registered."""
+
+
+def _read_verified(job: RenderJob) -> bytes:
+    """The job's bytes; a file that changed since it was hashed is refused."""
+    if job.data is not None:
+        return job.data
+    assert job.path is not None
+    data = Path(job.path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != job.sha256:
+        raise SourceChangedError("the file changed while it was being ingested")
+    return data
+
+
+def render_job(job: RenderJob) -> RenderOutcome:
+    """Runs in a worker: never raises for bad input, so one asset cannot fail a batch."""
+    started = time.perf_counter()
+    code: str
+    try:
+        if job.media_type != "image":
+            raise ValidationError("unsupported_type", f"no renderer for {job.media_type}")
+        rendition = render_image(_read_verified(job), job.specs, job.limits, only=job.only)
+        seconds = time.perf_counter() - started
+        return RenderOutcome(job.blob_id, rendition, None, None, seconds, _peak_rss_bytes())
+    except ValidationError as error:
+        code, message = error.code, str(error)
+    except MediaError as error:
+        code, message = "processing_error", str(error)
+    except SourceChangedError as error:
+        code, message = "source_changed", str(error)
+    except OSError as error:
+        code, message = "unreadable", f"cannot read source: {error}"
+    seconds = time.perf_counter() - started
+    return RenderOutcome(job.blob_id, None, code, message, seconds, _peak_rss_bytes())
+
+
+def _init_worker(threads: int) -> None:
+    # Imported here so the parent never configures libvips for its own process.
+    import pyvips
+
+    pyvips.concurrency_set(threads)
+    pyvips.cache_set_max(0)
+
+
+class PixelPool:
+    """A process pool sized to the cores, started once per flow run."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(threads,),
+        )
+
+    def warm_up(self) -> None:
+        """Start the workers now, while the run is still reading and hashing sources."""
+        for _ in range(self.workers):
+            self._executor.submit(os.getpid)
+
+    def render(self, jobs: Sequence[RenderJob]) -> Iterator[RenderOutcome]:
+        """Outcomes as they complete; a crashed worker fails its own assets only."""
+        futures: dict[Future[RenderOutcome], RenderJob] = {}
+        for job in jobs:
+            futures[self._executor.submit(render_job, job)] = job
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                yield RenderOutcome(
+                    job.blob_id, None, "worker_crashed", "the decoder process died", 0.0
+                )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> PixelPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def missing_variants(
+    specs: Collection[VariantSpec], have: set[VariantId], has_alpha: bool
+) -> frozenset[VariantId]:
+    """The (name, format, version) the current specs want and the blob lacks."""
+    wanted = {
+        (spec.name, fmt.format, spec.version)
+        for spec in specs
+        for fmt in (spec.alpha_formats if has_alpha else spec.formats)
+    }
+    return frozenset(wanted - have)

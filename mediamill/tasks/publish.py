@@ -1,0 +1,230 @@
+"""Render planned blobs, write their objects, then commit them to the catalog.
+
+Objects are fully written before the catalog points at them; a crash in between leaves
+only unreferenced objects, which the orphan sweep removes. Keys are content-addressed, so a
+rerun rewrites the same bytes to the same keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyvips
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from mediamill.catalog import repository as repo
+from mediamill.catalog.models import BlobStatus, MediaStatus, Variant
+from mediamill.media.images import ImageRendition
+from mediamill.storage.errors import StorageError, TransientStorageError
+from mediamill.storage.headers import IMMUTABLE
+from mediamill.storage.keys import media_key, variant_filename
+from mediamill.storage.store import ObjectStore
+from mediamill.tasks.context import PipelineContext
+from mediamill.tasks.pixels import RenderJob, RenderOutcome
+from mediamill.tasks.register import PlannedRender
+
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif", "png": "png"}
+LIBRARY_VERSIONS = {"libvips": ".".join(str(pyvips.version(i)) for i in range(3))}
+
+retry_transient = retry(
+    retry=retry_if_exception_type(TransientStorageError),
+    wait=wait_random_exponential(multiplier=0.1, max=5),
+    stop=stop_after_attempt(6),
+    reraise=True,
+)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How one rendered blob ended, and which media it settled."""
+
+    blob_id: int
+    ok: bool
+    media_ids: list[uuid.UUID]
+    error_code: str | None
+    error_message: str | None
+    seconds: float
+    peak_rss_bytes: int = 0
+
+
+@retry_transient
+def _put(store: ObjectStore, key: str, data: bytes, content_type: str) -> None:
+    store.put(key, data, content_type=content_type, cache_control=IMMUTABLE)
+
+
+@retry_transient
+def _get(store: ObjectStore, key: str) -> bytes:
+    return store.get(key)
+
+
+def _variant_key(plan: PlannedRender, name: str, fmt: str, version: str) -> str:
+    return media_key(
+        workspace_id=plan.workspace_id,
+        entity_type=plan.key_entity.type,
+        entity_id=plan.key_entity.id,
+        media_type=plan.media_type,
+        version=version,
+        filename=variant_filename(plan.sha256, name, EXTENSIONS.get(fmt, fmt)),
+    )
+
+
+def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
+    data = plan.data
+    if plan.path is None and data is None:
+        data = _get(ctx.store, plan.original_key)
+    return RenderJob(
+        blob_id=plan.blob_id,
+        sha256=plan.sha256,
+        media_type=plan.media_type,
+        specs=ctx.specs,
+        limits=ctx.limits,
+        path=plan.path,
+        data=data,
+        only=plan.only,
+    )
+
+
+def _write_objects(
+    ctx: PipelineContext, plan: PlannedRender, rendition: ImageRendition
+) -> list[Variant]:
+    """Put the original and every variant; returns the catalog rows to add."""
+    if plan.store_original:
+        original = plan.data if plan.data is not None else _read_original(plan)
+        _put(ctx.store, plan.original_key, original, plan.original_mime)
+    rows = []
+    for rendered in rendition.variants:
+        key = _variant_key(plan, rendered.name, rendered.format, rendered.spec_version)
+        _put(ctx.store, key, rendered.data, rendered.mime)
+        rows.append(
+            Variant(
+                name=rendered.name,
+                format=rendered.format,
+                spec_version=rendered.spec_version,
+                mime_type=rendered.mime,
+                width=rendered.width,
+                height=rendered.height,
+                size=len(rendered.data),
+                key=key,
+                encoder=rendered.encoder,
+                library_versions=LIBRARY_VERSIONS,
+            )
+        )
+    return rows
+
+
+def _read_original(plan: PlannedRender) -> bytes:
+    assert plan.path is not None
+    with open(plan.path, "rb") as handle:
+        return handle.read()
+
+
+def _commit_success(
+    ctx: PipelineContext, plan: PlannedRender, rendition: ImageRendition, rows: list[Variant]
+) -> list[uuid.UUID]:
+    info = rendition.info
+    with ctx.writing() as session:
+        blob = repo.lock_blob(session, plan.blob_id)
+        if plan.only is None:
+            blob.width, blob.height = info.width, info.height
+            blob.placeholder = rendition.placeholder
+            blob.meta = {
+                **blob.meta,
+                "format": info.format,
+                "has_alpha": info.has_alpha,
+                "frames": info.frames,
+                "orientation": info.orientation,
+            }
+        repo.add_variants(session, blob.id, rows)
+        blob.status = BlobStatus.ready
+        blob.claimed_at = None
+        blob.error_code = blob.error_message = None
+        settled = repo.settle_waiting_media(session, blob, status=MediaStatus.ready)
+        for media_id in settled:
+            repo.record_audit(
+                session,
+                workspace_id=blob.workspace_id,
+                action="media.ready",
+                actor=None,
+                media_id=media_id,
+                details={"variants": len(rows)},
+            )
+    return settled
+
+
+def _commit_failure(
+    ctx: PipelineContext, plan: PlannedRender, code: str, message: str
+) -> list[uuid.UUID]:
+    with ctx.writing() as session:
+        blob = repo.lock_blob(session, plan.blob_id)
+        if plan.only is not None:
+            # The blob is ready with an older spec: it stays served; nothing to fail.
+            return []
+        blob.status = BlobStatus.failed
+        blob.claimed_at = None
+        blob.error_code, blob.error_message = code, message
+        settled = repo.settle_waiting_media(
+            session, blob, status=MediaStatus.failed, error_code=code, error_message=message
+        )
+        for media_id in settled:
+            repo.record_audit(
+                session,
+                workspace_id=blob.workspace_id,
+                action="media.failed",
+                actor=None,
+                media_id=media_id,
+                details={"code": code, "message": message},
+            )
+    return settled
+
+
+def derive_and_publish(
+    ctx: PipelineContext,
+    plans: Sequence[PlannedRender],
+    on_finished: Callable[[Finished], None] | None = None,
+) -> list[Finished]:
+    """Render on the pixel pool, then store and commit each blob as soon as it is done."""
+    by_blob = {plan.blob_id: plan for plan in plans}
+    jobs: list[RenderJob] = []
+    unavailable: list[RenderOutcome] = []
+    for plan in plans:
+        try:
+            jobs.append(_job(ctx, plan))
+        except StorageError as error:
+            message = f"original unavailable: {error}"
+            unavailable.append(RenderOutcome(plan.blob_id, None, "storage_error", message, 0.0))
+    finished = []
+    for outcome in itertools.chain(unavailable, ctx.pool.render(jobs)):
+        plan = by_blob[outcome.blob_id]
+        result = _finish(ctx, plan, outcome)
+        finished.append(result)
+        if on_finished is not None:
+            on_finished(result)
+    return finished
+
+
+def _finish(ctx: PipelineContext, plan: PlannedRender, outcome: RenderOutcome) -> Finished:
+    if outcome.rendition is not None:
+        try:
+            rows = _write_objects(ctx, plan, outcome.rendition)
+        except (StorageError, OSError) as error:
+            code, message = "storage_error", f"could not store objects: {error}"
+        else:
+            settled = _commit_success(ctx, plan, outcome.rendition, rows)
+            return Finished(
+                plan.blob_id, True, settled, None, None, outcome.seconds, outcome.peak_rss_bytes
+            )
+    else:
+        code = outcome.error_code or "processing_error"
+        message = outcome.error_message or "rendering failed"
+    settled = _commit_failure(ctx, plan, code, message)
+    return Finished(
+        plan.blob_id, False, settled, code, message, outcome.seconds, outcome.peak_rss_bytes
+    )

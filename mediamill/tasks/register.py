@@ -1,0 +1,364 @@
+"""Decide, in one catalog transaction per batch, what each staged upload needs.
+
+This is where dedupe happens: one blob per (workspace, sha256), claimed before any pixel
+work so that identical uploads racing each other end with one blob and one rendering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mediamill.catalog import repository as repo
+from mediamill.catalog.models import (
+    Attachment,
+    Blob,
+    BlobStatus,
+    Media,
+    MediaStatus,
+    MediaType,
+)
+from mediamill.media.sniff import Sniffed
+from mediamill.storage.keys import ORIGINAL_VERSION, media_key, original_filename
+from mediamill.tasks.context import PipelineContext
+from mediamill.tasks.filenames import display_filename
+from mediamill.tasks.pixels import missing_variants
+from mediamill.tasks.sources import EntityRef
+from mediamill.tasks.staging import Staged
+
+UNATTACHED = EntityRef(type="library", id="unattached")
+# Failures worth another attempt on a rerun: nothing about the content was wrong.
+RETRYABLE_CODES = frozenset({"storage_error", "worker_crashed", "unreadable"})
+# A raw SVG must never be served as image/svg+xml from the media domain.
+UNSERVABLE_MIMES = frozenset({"image/svg+xml"})
+
+Outcome = Literal["unchanged", "failed", "duplicate", "render", "waiting"]
+
+
+@dataclass(frozen=True)
+class PlannedRender:
+    """A blob this run renders: the whole set, or only what a changed spec lacks."""
+
+    blob_id: int
+    workspace_id: int
+    sha256: str
+    media_type: str
+    extension: str
+    key_entity: EntityRef
+    original_key: str
+    original_mime: str
+    path: str | None
+    data: bytes | None
+    store_original: bool
+    only: frozenset[tuple[str, str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The catalog's answer for one input, in the run's input order."""
+
+    index: int
+    media_id: uuid.UUID | None
+    outcome: Outcome
+    error_code: str | None = None
+    error_message: str | None = None
+    render: PlannedRender | None = None
+    # Media settled at registration (duplicates, failures), for lifecycle events.
+    settled: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class _BatchState:
+    """What one registration batch has decided so far, so a hash is handled once."""
+
+    blobs: dict[str, Blob]
+    handled: dict[str, Blob] = field(default_factory=dict)
+    refreshed: set[int] = field(default_factory=set)
+
+
+def _entity_for(staged: Staged) -> EntityRef:
+    return staged.source.entity or UNATTACHED
+
+
+def _original_key(workspace_id: int, entity: EntityRef, media_type: str, sha: str, ext: str) -> str:
+    return media_key(
+        workspace_id=workspace_id,
+        entity_type=entity.type,
+        entity_id=entity.id,
+        media_type=media_type,
+        version=ORIGINAL_VERSION,
+        filename=original_filename(sha, ext),
+    )
+
+
+def _attach(session: Session, media: Media, entity: EntityRef, actor: str | None) -> None:
+    position = session.scalar(
+        select(func.coalesce(func.max(Attachment.position) + 1, 0)).where(
+            Attachment.workspace_id == media.workspace_id,
+            Attachment.entity_type == entity.type,
+            Attachment.entity_id == entity.id,
+        )
+    )
+    session.add(
+        Attachment(
+            workspace_id=media.workspace_id,
+            media_id=media.id,
+            entity_type=entity.type,
+            entity_id=entity.id,
+            position=position or 0,
+            created_by=actor,
+        )
+    )
+
+
+def _new_media(
+    session: Session, workspace_id: int, staged: Staged, flow_run_id: uuid.UUID | None
+) -> Media:
+    source = staged.source
+    media = Media(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        uploader=source.uploader,
+        original_filename=display_filename(source.filename),
+        source=source.location[:1024],
+        source_key=source.source_key,
+        alt_text=source.alt_text,
+        flow_run_id=flow_run_id,
+        status=MediaStatus.processing,
+        meta={},
+    )
+    session.add(media)
+    session.flush()
+    if source.entity is not None:
+        _attach(session, media, source.entity, source.uploader)
+    repo.record_audit(
+        session,
+        workspace_id=workspace_id,
+        action="media.created",
+        actor=source.uploader,
+        media_id=media.id,
+        details={"source": media.source, "filename": media.original_filename},
+    )
+    return media
+
+
+def _fail(session: Session, media: Media, code: str, message: str) -> None:
+    media.status = MediaStatus.failed
+    media.error_code = code
+    media.error_message = message
+    repo.record_audit(
+        session,
+        workspace_id=media.workspace_id,
+        action="media.failed",
+        actor=media.uploader,
+        media_id=media.id,
+        details={"code": code, "message": message},
+    )
+
+
+def _is_settled_rerun(prior: Media, staged: Staged) -> bool:
+    """A backfill rerun skips a source whose same content already reached an end state."""
+    if prior.meta.get("fingerprint") != staged.fingerprint:
+        return False
+    if prior.status == MediaStatus.ready:
+        return True
+    return prior.status == MediaStatus.failed and prior.error_code not in RETRYABLE_CODES
+
+
+def _plan_render(
+    workspace_id: int, staged: Staged, blob: Blob, sniffed: Sniffed, entity: EntityRef
+) -> PlannedRender:
+    source = staged.source
+    return PlannedRender(
+        blob_id=blob.id,
+        workspace_id=workspace_id,
+        sha256=blob.sha256,
+        media_type=sniffed.kind,
+        extension=sniffed.extension,
+        key_entity=entity,
+        original_key=blob.original_key or "",
+        original_mime=(
+            "application/octet-stream" if sniffed.mime in UNSERVABLE_MIMES else sniffed.mime
+        ),
+        path=str(source.path) if source.path is not None else None,
+        data=source.data,
+        store_original=True,
+    )
+
+
+def register_batch(
+    ctx: PipelineContext,
+    workspace_id: int,
+    items: list[tuple[int, Staged]],
+    flow_run_id: uuid.UUID | None,
+) -> list[Registration]:
+    """Create or reuse media rows, claim blobs, and say which blobs need rendering."""
+    results: list[Registration] = []
+    with ctx.writing() as session:
+        priors = repo.media_by_source_keys(
+            session, workspace_id, [s.source.source_key for _, s in items if s.source.source_key]
+        )
+        state = _BatchState(
+            blobs=repo.blobs_by_sha(session, workspace_id, [s.sha256 for _, s in items if s.sha256])
+        )
+        for index, staged in items:
+            key = staged.source.source_key
+            prior = priors.get(key) if key else None
+            if prior is not None and _is_settled_rerun(prior, staged):
+                blob = state.blobs.get(staged.sha256 or "")
+                refresh = None
+                if prior.status == MediaStatus.ready and blob is not None and staged.sniffed:
+                    refresh = _refresh_plan(ctx, session, blob, staged.sniffed, state.refreshed)
+                results.append(Registration(index, prior.id, "unchanged", render=refresh))
+                continue
+            resumed = prior is not None and prior.meta.get("fingerprint") == staged.fingerprint
+            media = (
+                prior
+                if resumed and prior is not None
+                else _new_media(session, workspace_id, staged, flow_run_id)
+            )
+            media.status = MediaStatus.processing
+            media.error_code = media.error_message = None
+            media.meta = {**media.meta, "fingerprint": staged.fingerprint, "sha256": staged.sha256}
+            media.size = staged.size
+            if staged.error_code is not None or staged.sniffed is None or staged.sha256 is None:
+                code = staged.error_code or "invalid"
+                message = staged.error_message or "upload could not be read"
+                _fail(session, media, code, message)
+                results.append(
+                    Registration(index, media.id, "failed", code, message, settled=[media.id])
+                )
+                continue
+            sniffed, sha = staged.sniffed, staged.sha256
+            media.media_type = MediaType(sniffed.kind)
+            media.mime_type = sniffed.mime
+            results.append(
+                _link_blob(ctx, session, state, index, staged, media, sniffed, sha, resumed)
+            )
+    return results
+
+
+def _link_blob(
+    ctx: PipelineContext,
+    session: Session,
+    state: _BatchState,
+    index: int,
+    staged: Staged,
+    media: Media,
+    sniffed: Sniffed,
+    sha: str,
+    resumed: bool,
+) -> Registration:
+    """Point ``media`` at the blob for ``sha``: claim it, reuse it, or wait for its owner."""
+    workspace_id = media.workspace_id
+    entity = _entity_for(staged)
+    if sha in state.handled:
+        media.blob_id = state.handled[sha].id
+        return _settle_against(session, index, media, state.handled[sha], waiting_ok=True)
+    blob = state.blobs.get(sha)
+    if blob is None:
+        blob, ours = repo.claim_blob(
+            session,
+            workspace_id=workspace_id,
+            sha256=sha,
+            size=staged.size,
+            mime_type=sniffed.mime,
+            media_type=MediaType(sniffed.kind),
+            original_key=_original_key(workspace_id, entity, sniffed.kind, sha, sniffed.extension),
+        )
+        if ours:
+            blob.meta = {"key_entity": {"type": entity.type, "id": entity.id}}
+            state.handled[sha] = blob
+            media.blob_id = blob.id
+            return Registration(
+                index,
+                media.id,
+                "render",
+                render=_plan_render(workspace_id, staged, blob, sniffed, entity),
+            )
+    blob = repo.lock_blob(session, blob.id)
+    state.handled[sha] = blob
+    media.blob_id = blob.id
+    abandoned = blob.status == BlobStatus.processing and (
+        resumed or repo.lease_expired(blob, ctx.lease)
+    )
+    retryable = blob.status == BlobStatus.failed and blob.error_code in RETRYABLE_CODES
+    if abandoned or retryable:
+        repo.reclaim_blob(session, blob)
+        key_entity = EntityRef(
+            **blob.meta.get("key_entity", {"type": entity.type, "id": entity.id})
+        )
+        return Registration(
+            index,
+            media.id,
+            "render",
+            render=_plan_render(workspace_id, staged, blob, sniffed, key_entity),
+        )
+    registration = _settle_against(session, index, media, blob, waiting_ok=True)
+    if blob.status == BlobStatus.ready:
+        refresh = _refresh_plan(ctx, session, blob, sniffed, state.refreshed)
+        return dataclasses.replace(registration, render=refresh)
+    return registration
+
+
+def _refresh_plan(
+    ctx: PipelineContext,
+    session: Session,
+    blob: Blob,
+    sniffed: Sniffed,
+    refreshed: set[int],
+) -> PlannedRender | None:
+    """Plan the variants a changed spec wants and a ready blob lacks, from its stored original.
+
+    At most once per blob per batch, however many sources share it.
+    """
+    if blob.id in refreshed:
+        return None
+    refreshed.add(blob.id)
+    have = repo.variant_ids(session, [blob.id])[blob.id]
+    missing = missing_variants(ctx.specs, have, bool(blob.meta.get("has_alpha")))
+    if not missing:
+        return None
+    return PlannedRender(
+        blob_id=blob.id,
+        workspace_id=blob.workspace_id,
+        sha256=blob.sha256,
+        media_type=sniffed.kind,
+        extension=sniffed.extension,
+        key_entity=EntityRef(**blob.meta["key_entity"]),
+        original_key=blob.original_key or "",
+        original_mime=sniffed.mime,
+        path=None,
+        data=None,
+        store_original=False,
+        only=missing,
+    )
+
+
+def _settle_against(
+    session: Session, index: int, media: Media, blob: Blob, *, waiting_ok: bool
+) -> Registration:
+    """A media whose blob exists: ready now, failed now, or waiting for the blob's owner."""
+    if blob.status == BlobStatus.ready:
+        media.status = MediaStatus.ready
+        repo.record_audit(
+            session,
+            workspace_id=media.workspace_id,
+            action="media.ready",
+            actor=media.uploader,
+            media_id=media.id,
+            details={"duplicate_of_blob": blob.id},
+        )
+        return Registration(index, media.id, "duplicate", settled=[media.id])
+    if blob.status == BlobStatus.failed:
+        code = blob.error_code or "invalid"
+        message = blob.error_message or "this content failed before"
+        _fail(session, media, code, message)
+        return Registration(index, media.id, "failed", code, message, settled=[media.id])
+    assert waiting_ok
+    return Registration(index, media.id, "waiting")

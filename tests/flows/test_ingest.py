@@ -1,0 +1,275 @@
+"""The ingest flows end to end on the embedded defaults, under a real Prefect test server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import flow
+from sqlalchemy import func, select
+
+from mediamill.catalog import migrate
+from mediamill.catalog.engine import make_engine, make_session_factory
+from mediamill.catalog.models import (
+    Attachment,
+    AuditEvent,
+    Blob,
+    BlobStatus,
+    Media,
+    MediaStatus,
+    Variant,
+)
+from mediamill.flows.ingest import backfill, ingest_media, run_pipeline
+from mediamill.media import samples
+from mediamill.media.specs import DEFAULT_IMAGE_SPECS
+from mediamill.settings import get_settings
+from mediamill.storage.errors import TransientStorageError
+from mediamill.storage.factory import open_store
+from mediamill.storage.headers import IMMUTABLE
+from mediamill.storage.keys import workspace_prefix
+from mediamill.storage.store import ObjectStore
+from mediamill.tasks.context import PipelineContext
+from mediamill.tasks.sources import discover
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture
+def catalog(home: Path) -> Any:
+    engine = make_engine(get_settings().resolved_database_url)
+    migrate.upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for seed in range(3):
+        (folder / f"photo-{seed}.jpg").write_bytes(samples.photo_jpeg(800, 600, seed=seed))
+    (folder / "photo-0-copy.jpg").write_bytes((folder / "photo-0.jpg").read_bytes())
+    (folder / "alpha.png").write_bytes(samples.alpha_png(200, 100))
+    (folder / "anim.gif").write_bytes(samples.animated_gif(120, 90, frames=5))
+    (folder / "truncated.jpg").write_bytes(samples.corrupt_jpeg())
+    (folder / "page.jpg").write_bytes(samples.html_as_jpg())
+    return folder
+
+
+def _count(sessions: Any, model: Any, *where: Any) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+def test_backfill_ingests_dedupes_and_fails_only_bad_assets(catalog: Any, sample_dir: Path) -> None:
+    summary = backfill(str(sample_dir), "acme")
+
+    assert summary["total"] == 8
+    assert (summary["ingested"], summary["duplicates"], summary["failed"]) == (5, 1, 2)
+    reasons = {f["source"]: f["code"] for f in summary["failures"]}  # type: ignore[union-attr]
+    assert reasons == {"truncated.jpg": "corrupt", "page.jpg": "unsupported_type"}
+    assert _count(catalog, Blob) == 6  # five images and the corrupt one, which failed
+    assert _count(catalog, Blob, Blob.status == BlobStatus.ready) == 5
+    assert _count(catalog, Media, Media.status == MediaStatus.ready) == 6
+    with catalog() as session:
+        failed = session.scalars(select(Media).where(Media.status == MediaStatus.failed)).all()
+        assert all(m.error_code and m.error_message for m in failed)
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "media.failed")
+            )
+            == 2
+        )
+
+
+def test_published_objects_are_complete_immutable_and_under_the_workspace(
+    catalog: Any, sample_dir: Path
+) -> None:
+    backfill(str(sample_dir), "acme")
+    store = open_store(get_settings())
+    with catalog() as session:
+        variants = session.scalars(select(Variant)).all()
+        blob_workspace = {b.id: b.workspace_id for b in session.scalars(select(Blob))}
+        originals = [
+            b.original_key
+            for b in session.scalars(select(Blob).where(Blob.status == BlobStatus.ready))
+        ]
+    formats_per_blob: dict[int, set[str]] = {}
+    for variant in variants:
+        assert variant.key.startswith(workspace_prefix(blob_workspace[variant.blob_id]))
+        info = store.head(variant.key)
+        assert info.size == variant.size
+        assert info.content_type == variant.mime_type
+        assert info.cache_control == IMMUTABLE
+        formats_per_blob.setdefault(variant.blob_id, set()).add(f"{variant.name}.{variant.format}")
+    for formats in formats_per_blob.values():
+        assert {"optimized.webp", "optimized.avif", "thumb.webp", "tiny.webp"} <= formats
+    assert all(store.exists(key) for key in originals)
+
+
+def test_rerun_adds_no_media_and_does_no_pixel_work(catalog: Any, sample_dir: Path) -> None:
+    backfill(str(sample_dir), "acme")
+    media_before = _count(catalog, Media)
+    variants_before = _count(catalog, Variant)
+
+    rerun = backfill(str(sample_dir), "acme")
+
+    assert rerun["unchanged"] == 8
+    assert (rerun["ingested"], rerun["failed"], rerun["pixel_seconds"]) == (0, 0, 0.0)
+    assert _count(catalog, Media) == media_before
+    assert _count(catalog, Variant) == variants_before
+
+
+def test_interrupted_backfill_is_finished_by_a_rerun(catalog: Any, sample_dir: Path) -> None:
+    """Registration done, rendering never happened: the rerun takes its own rows over."""
+    from mediamill.tasks.register import register_batch
+    from mediamill.tasks.staging import stage
+
+    settings = get_settings()
+    ctx = PipelineContext.open(settings, workers=1)
+    try:
+        with ctx.sessions.begin() as session:
+            from mediamill.catalog import repository as repo
+
+            workspace_id = repo.ensure_workspace(session, "acme").id
+        sources = discover(sample_dir)
+        staged = [(i, stage(s, settings.max_upload_bytes)) for i, s in enumerate(sources)]
+        register_batch(ctx, workspace_id, staged, None)
+    finally:
+        ctx.close()
+    # Everything but the HTML page, which staging refused: the truncated JPEG fails later.
+    assert _count(catalog, Media, Media.status == MediaStatus.processing) == 7
+
+    summary = backfill(str(sample_dir), "acme")
+
+    # The HTML page already failed for good; the truncated JPEG fails now, when decoded.
+    assert (summary["unchanged"], summary["failed"]) == (1, 1)
+    assert _count(catalog, Media) == 8
+    assert _count(catalog, Media, Media.status == MediaStatus.processing) == 0
+    assert _count(catalog, Media, Media.status == MediaStatus.ready) == 6
+    assert _count(catalog, Blob) == 6
+
+
+def test_upload_of_bytes_attaches_to_its_entity_and_keys_follow_it(catalog: Any) -> None:
+    data = samples.photo_jpeg(640, 480, seed=7)
+    first = ingest_media(
+        data, "acme", filename="../../red+shoe.jpg", user="ann", entity="product:42"
+    )
+    second = ingest_media(data, "acme", filename="again.jpg", user="bob", entity="product:42")
+
+    assert (first["ingested"], second["duplicates"]) == (1, 1)
+    with catalog() as session:
+        attachments = session.scalars(select(Attachment).order_by(Attachment.position)).all()
+        assert [(a.entity_type, a.entity_id, a.position) for a in attachments] == [
+            ("product", "42", 0),
+            ("product", "42", 1),
+        ]
+        media = session.scalars(select(Media).order_by(Media.created_at)).all()
+        assert [m.original_filename for m in media] == ["red+shoe.jpg", "again.jpg"]
+        assert [m.uploader for m in media] == ["ann", "bob"]
+        assert media[0].blob_id == media[1].blob_id
+        keys = session.scalars(select(Variant.key)).all()
+    assert keys
+    assert all("/product/" in key and "/42/image/" in key for key in keys)
+    assert not any("shoe" in key for key in keys)
+
+
+def _run_with(ctx_factory: Callable[[], PipelineContext], folder: Path) -> dict[str, Any]:
+    @flow
+    def custom_backfill() -> dict[str, Any]:
+        ctx = ctx_factory()
+        try:
+            return run_pipeline(ctx, "acme", discover(folder), batch_size=3).as_dict()
+        finally:
+            ctx.close()
+
+    return custom_backfill()
+
+
+def test_changed_spec_regenerates_only_what_is_missing(catalog: Any, tmp_path: Path) -> None:
+    import dataclasses
+
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for seed in range(2):
+        (folder / f"{seed}.jpg").write_bytes(samples.photo_jpeg(600, 400, seed=seed))
+    backfill(str(folder), "acme")
+    before = {(v.blob_id, v.name, v.format, v.spec_version) for v in _all_variants(catalog)}
+
+    changed = tuple(
+        dataclasses.replace(spec, width=320, height=320) if spec.name == "thumb" else spec
+        for spec in DEFAULT_IMAGE_SPECS
+    )
+    new_thumb_version = next(s.version for s in changed if s.name == "thumb")
+
+    def context() -> PipelineContext:
+        ctx = PipelineContext.open(get_settings(), workers=1)
+        ctx.specs = changed
+        return ctx
+
+    (folder / "copy.jpg").write_bytes((folder / "0.jpg").read_bytes())
+    _run_with(context, folder)
+
+    after = {(v.blob_id, v.name, v.format, v.spec_version) for v in _all_variants(catalog)}
+    added = after - before
+    assert before <= after
+    assert {name for _, name, _, _ in added} == {"thumb"}
+    assert {version for *_, version in added} == {new_thumb_version}
+    assert len(added) == 2 * 2  # two blobs, JPEG + WebP each
+    thumbs = [v for v in _all_variants(catalog) if v.spec_version == new_thumb_version]
+    assert all((v.width, v.height) == (320, 320) for v in thumbs)
+
+
+def _all_variants(sessions: Any) -> list[Variant]:
+    with sessions() as session:
+        return list(session.scalars(select(Variant)))
+
+
+class FlakyStore:
+    """Fails about a third of writes with a transient error, like a throttling bucket."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.failures = 0
+
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
+        with self._lock:
+            self.calls += 1
+            fail = self.calls % 3 == 0
+            if fail:
+                self.failures += 1
+        if fail:
+            raise TransientStorageError("503 slow down")
+        self._inner.put(key, data, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_transient_storage_errors_are_retried_until_every_asset_is_ready(
+    catalog: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "flaky"
+    folder.mkdir()
+    for seed in range(4):
+        (folder / f"{seed}.jpg").write_bytes(samples.photo_jpeg(400, 300, seed=seed))
+    stores: list[FlakyStore] = []
+
+    def context() -> PipelineContext:
+        ctx = PipelineContext.open(get_settings(), workers=1)
+        ctx.store = FlakyStore(ctx.store)  # type: ignore[assignment]
+        stores.append(ctx.store)  # type: ignore[arg-type]
+        return ctx
+
+    summary = _run_with(context, folder)
+
+    assert summary["ingested"] == 4
+    assert stores[0].failures > 0
+    assert _count(catalog, Media, Media.status == MediaStatus.ready) == 4

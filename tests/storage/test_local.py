@@ -1,0 +1,111 @@
+"""What only the file backend promises: sidecar format, permissions, crash-safe renames."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mediamill.settings import Settings
+from mediamill.storage import ObjectStore, StorageError, open_store
+from mediamill.storage.headers import IMMUTABLE
+
+KEY = "tenants/workspace_1/product/68/SKU-123/image/original/photo.jpg"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(root: Path, home: Path) -> ObjectStore:
+    return open_store(Settings(storage_url=root.as_uri(), storage_options={}))
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_metadata_lives_in_a_hidden_json_sidecar(store: ObjectStore, root: Path) -> None:
+    store.put(KEY, b"jpeg", content_type="image/jpeg", cache_control=IMMUTABLE)
+
+    directory = root / KEY.rpartition("/")[0]
+    assert sorted(path.name for path in directory.iterdir()) == [
+        ".photo.jpg.meta.json",
+        "photo.jpg",
+    ]
+    assert json.loads((directory / ".photo.jpg.meta.json").read_text()) == {
+        "cache_control": IMMUTABLE,
+        "content_type": "image/jpeg",
+    }
+
+
+def test_objects_are_readable_like_normal_files(
+    store: ObjectStore, root: Path, umask_022: None
+) -> None:
+    store.put(KEY, b"jpeg", content_type="image/jpeg", cache_control=IMMUTABLE)
+
+    assert (root / KEY).stat().st_mode & 0o777 == 0o644
+
+
+def test_damaged_sidecar_means_unknown_metadata(store: ObjectStore, root: Path) -> None:
+    store.put(KEY, b"jpeg", content_type="image/jpeg", cache_control=IMMUTABLE)
+    sidecar = root / KEY.rpartition("/")[0] / ".photo.jpg.meta.json"
+    sidecar.write_text("{not json")
+
+    info = store.head(KEY)
+
+    assert (info.size, info.content_type, info.cache_control) == (4, None, None)
+
+
+def test_object_without_sidecar_still_reads(store: ObjectStore, root: Path) -> None:
+    (root / "dropped.bin").write_bytes(b"abc")
+
+    assert store.get("dropped.bin") == b"abc"
+    assert store.head("dropped.bin").content_type is None
+    assert [listed.key for listed in store.list_prefix("")] == ["dropped.bin"]
+
+
+def test_failed_final_rename_removes_the_new_sidecar(
+    store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_replace = os.replace
+
+    def replace(source: str, destination: str) -> None:
+        if destination.endswith("photo.jpg"):
+            raise OSError(5, "simulated I/O error")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+    with pytest.raises(StorageError):
+        store.put(KEY, b"jpeg", content_type="image/jpeg", cache_control=IMMUTABLE)
+
+    assert [path for path in root.rglob("*") if path.is_file()] == []
+
+
+def test_deleting_removes_object_and_sidecar(store: ObjectStore, root: Path) -> None:
+    store.put(KEY, b"jpeg", content_type="image/jpeg", cache_control=IMMUTABLE)
+
+    assert store.delete_many([KEY]) == 1
+
+    assert [path for path in root.rglob("*") if path.is_file()] == []
+
+
+def test_put_onto_a_directory_fails_and_leaves_no_sidecar(store: ObjectStore, root: Path) -> None:
+    store.put("a/b.txt", b"b", content_type="text/plain", cache_control=IMMUTABLE)
+
+    with pytest.raises(StorageError) as caught:
+        store.put("a", b"a", content_type="text/plain", cache_control=IMMUTABLE)
+
+    assert type(caught.value) is StorageError
+    assert sorted(path.name for path in root.iterdir()) == ["a"]
