@@ -11,7 +11,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     def resolved_storage_url(self) -> str:
         """The store root URL, defaulting to ``file://`` under ``home``."""
         return self.storage_url or (self.home / "storage").as_uri()
+
+    def own_state_paths(self) -> list[Path]:
+        """Files and folders holding mediamill's own state, never to be ingested as uploads."""
+        paths = [self.home / "prefect", self.staging_dir]
+        storage = urlsplit(self.resolved_storage_url)
+        if storage.scheme in ("", "file"):
+            paths.append(Path(unquote(storage.path)))
+        database = urlsplit(self.resolved_database_url)
+        if database.scheme.startswith("sqlite") and database.path not in ("", "/"):
+            catalog = Path(unquote(database.path[1:]))
+            paths += [catalog.with_name(catalog.name + suffix) for suffix in ("", "-wal", "-shm")]
+        return paths
 
     @property
     def staging_dir(self) -> Path:

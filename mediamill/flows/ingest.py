@@ -187,6 +187,8 @@ def backfill(
     """Ingest a directory or a manifest CSV; a rerun adds nothing and finishes what is missing."""
     entity_ref = EntityRef.parse(entity) if entity else None
     settings = get_settings()
-    sources = discover(Path(source), entity=entity_ref, uploader=user, exclude=[settings.home])
+    sources = discover(
+        Path(source), entity=entity_ref, uploader=user, exclude=settings.own_state_paths()
+    )
     summary = _run(settings, workspace, sources, batch_size, workers)
     return summary.as_dict()

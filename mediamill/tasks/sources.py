@@ -101,8 +101,8 @@ def bytes_source(
     )
 
 
-def _inside(path: Path, folders: Sequence[Path]) -> bool:
-    return any(path.is_relative_to(folder) for folder in folders)
+def _inside(path: Path, excluded: Sequence[Path]) -> bool:
+    return any(path == item or path.is_relative_to(item) for item in excluded)
 
 
 def discover(
@@ -114,8 +114,8 @@ def discover(
 ) -> list[Source]:
     """Every regular file under a directory (sorted), or the rows of a manifest CSV.
 
-    Hidden files and anything under ``exclude`` (mediamill's own home: its catalog and
-    store) are skipped, so backfilling a parent folder never ingests our own state.
+    Hidden files and anything in ``exclude`` (mediamill's own catalog, store and Prefect
+    state) are skipped, so backfilling a parent folder never ingests our own state.
     """
     if source.is_dir():
         skipped = [folder.resolve() for folder in exclude]

@@ -273,3 +273,17 @@ def test_transient_storage_errors_are_retried_until_every_asset_is_ready(
     assert summary["ingested"] == 4
     assert stores[0].failures > 0
     assert _count(catalog, Media, Media.status == MediaStatus.ready) == 4
+
+
+def test_backfill_of_a_tree_holding_our_own_state_skips_that_state(
+    catalog: Any, sample_dir: Path
+) -> None:
+    backfill(str(sample_dir), "acme")
+    parent = sample_dir.parent  # also holds MEDIAMILL_HOME: catalog.db, storage/, prefect/
+
+    summary = backfill(str(parent), "acme")
+
+    assert summary["total"] == 8
+    with catalog() as session:
+        sources = session.scalars(select(Media.source)).all()
+    assert not any("/home/" in source for source in sources)
