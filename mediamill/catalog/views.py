@@ -12,6 +12,8 @@ from typing import Any
 from mediamill.catalog.models import Media, Variant
 
 FORMAT_ORDER = {"avif": 0, "webp": 1, "jpeg": 2, "png": 3}
+# Bookkeeping the pipeline keeps on a blob that is not the media's business.
+INTERNAL_METADATA = frozenset({"key_entity"})
 
 
 def current_variants(variants: list[Variant]) -> list[Variant]:
@@ -68,7 +70,11 @@ def media_record(media: Media, url_for: Callable[[str], str]) -> dict[str, Any]:
             if blob is not None and blob.original_key
             else None
         ),
-        "metadata": blob.meta if blob is not None else {},
+        "metadata": (
+            {k: v for k, v in blob.meta.items() if k not in INTERNAL_METADATA}
+            if blob is not None
+            else {}
+        ),
         "variants": [variant_record(v, url_for) for v in current_variants(list(blob.variants))]
         if blob is not None
         else [],
