@@ -11,8 +11,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml uv.lock
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --all-extras --compile-bytecode --python $(PYTHON) --quiet
 	touch $@
 
 demo: install

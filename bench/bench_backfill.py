@@ -71,11 +71,12 @@ def _cli(env: dict[str, str], *args: str) -> tuple[float, dict[str, Any]]:
 
 
 def bare_peak_rss(path: Path) -> int:
-    """Peak RSS of a fresh process that only renders ``path`` with pyvips."""
+    """Peak RSS (VmHWM, as the pipeline's workers report it) of a process that only renders."""
     code = (
-        "import resource, sys; from bench.bench_backfill import _init_worker, _render_file; "
+        "import sys; from bench.bench_backfill import _init_worker, _render_file; "
+        "from mediamill.tasks.pixels import _peak_rss_bytes; "
         "from pathlib import Path; _init_worker(1); _render_file(Path(sys.argv[1])); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+        "print(_peak_rss_bytes())"
     )
     root = Path(__file__).resolve().parent.parent
     output = subprocess.run(
@@ -103,7 +104,7 @@ def run(count: int, workers: int) -> list[dict[str, Any]]:
             empty.mkdir()
             _cli(env, "backfill", str(empty), "-w", "warmup", "--json")
             startup = statistics.median(
-                _cli(env, "backfill", str(empty), "-w", "bench", "--json")[0] for _ in range(3)
+                _cli(env, "backfill", str(empty), "-w", "bench", "--json")[0] for _ in range(5)
             )
             baseline = bare_loop(folder, workers)
             first, summary = _cli(env, "backfill", str(folder), "-w", "bench", "--json")
@@ -117,6 +118,9 @@ def run(count: int, workers: int) -> list[dict[str, Any]]:
             _, big_summary = _cli(env, "backfill", str(big_folder), "-w", "big", "--json")
             worker_peak = int(big_summary["peak_worker_rss_bytes"])
             bare_peak = bare_peak_rss(big)
+            listing = statistics.median(
+                _cli(env, "media", "list", "-w", "bench", "--json")[0] for _ in range(5)
+            )
         finally:
             subprocess.run([MEDIAMILL, "server", "stop"], env=env, check=False, capture_output=True)
 
@@ -151,6 +155,17 @@ def run(count: int, workers: int) -> list[dict[str, Any]]:
             "ratio": round(startup / 5.0, 3),
             "goal": "<= 5 s",
             "ok": startup <= 5.0,
+        }
+    )
+    rows.append(
+        {
+            "name": "read-only command: media list --json, 50 rows (s)",
+            "value": round(listing, 2),
+            "baseline": 1.0,
+            "baseline_name": "budget",
+            "ratio": round(listing / 1.0, 3),
+            "goal": "< 1 s",
+            "ok": listing < 1.0,
         }
     )
     rows.append(

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+@functools.cache
+def _scene(width: int, height: int) -> Any:
+    """The procedural scene, rendered once per process: it costs seconds at 12 MP."""
+    from mediamill.media import samples
+
+    return samples.photo(width, height, seed=0).copy_memory()
 
 
 def _one_photo(args: tuple[Path, int, int, int]) -> None:
     import pyvips
 
-    from mediamill.media import samples
-
     path, width, height, seed = args
     if path.exists():
         return
     # One shared scene, made distinct per file by a coloured patch: distinct SHA-256, same cost.
-    base = samples.photo(width, height, seed=0)
+    base = _scene(width, height)
     colour = [seed % 256, (seed * 7) % 256, (seed * 13) % 256]
     patch = pyvips.Image.black(96, 96, bands=3).linear([1, 1, 1], colour)
     image = base.insert(patch.cast("uchar"), 32 + (seed * 53) % (width - 160), 32)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -216,6 +216,7 @@ def ingest(
     with _catalog(settings, migrate_embedded=True):
         pass
     _start_prefect(settings)
+    from mediamill.flows.delivery import wait_for_delivery
     from mediamill.flows.ingest import ingest_media
 
     media_ids: list[str | None] = []
@@ -227,7 +228,8 @@ def ingest(
             media_ids.append(None)
             continue
         result = ingest_media(str(path), workspace, user=user, entity=entity, alt=alt)
-        media_ids.extend(result["media_ids"])  # type: ignore[arg-type]
+        media_ids.extend(cast("list[str | None]", result["media_ids"]))
+    wait_for_delivery()
     records = _records(settings, media_ids)
     if as_json:
         _print_json(records)
@@ -292,6 +294,7 @@ def run_backfill(
 ) -> dict[str, Any]:
     """Run the backfill flow in this process, against the configured or local Prefect API."""
     _start_prefect(settings)
+    from mediamill.flows.delivery import wait_for_delivery
     from mediamill.flows.ingest import backfill as backfill_flow
     from mediamill.tasks.sources import SourceError
 
@@ -307,6 +310,8 @@ def run_backfill(
             )
     except SourceError as error:
         raise _fail(str(error)) from error
+    finally:
+        wait_for_delivery()
 
 
 @media_app.command("list")

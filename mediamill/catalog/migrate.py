@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
 from mediamill.catalog.engine import make_engine
 from mediamill.catalog.errors import CatalogError, CatalogNotMigrated
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "current_revision",
@@ -30,6 +32,9 @@ __all__ = [
 
 # "package:directory" is resolved by alembic through importlib.resources.
 SCRIPT_LOCATION = "mediamill.catalog:migrations"
+# The newest revision shipped, spelled out so that checking a catalog (every CLI command
+# does) needs one query and no Alembic import; a test keeps it equal to Alembic's head.
+HEAD_REVISION = "0001_initial"
 
 EngineOrURL = Engine | str | URL
 
@@ -37,19 +42,26 @@ EngineOrURL = Engine | str | URL
 def upgrade(engine_or_url: EngineOrURL, revision: str = "head") -> None:
     """Migrate the catalog up to ``revision`` (default: the newest)."""
     with _connect(engine_or_url) as connection:
+        from alembic import command
+
         command.upgrade(_config(connection), revision)
 
 
 def downgrade(engine_or_url: EngineOrURL, revision: str) -> None:
     """Migrate the catalog down to ``revision``; ``"base"`` drops every table."""
     with _connect(engine_or_url) as connection:
+        from alembic import command
+
         command.downgrade(_config(connection), revision)
 
 
 def current_revision(engine_or_url: EngineOrURL) -> str | None:
     """The revision the database is at; ``None`` for a database never migrated."""
     with _connect(engine_or_url) as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return None
+        revisions = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        return next((str(row[0]) for row in revisions), None)
 
 
 def head_revision() -> str:
@@ -61,8 +73,8 @@ def head_revision() -> str:
 
 
 def is_current(engine_or_url: EngineOrURL) -> bool:
-    """Whether the database schema is exactly at `head_revision`."""
-    return current_revision(engine_or_url) == head_revision()
+    """Whether the database schema is exactly at the shipped head revision."""
+    return current_revision(engine_or_url) == HEAD_REVISION
 
 
 def require_current(engine_or_url: EngineOrURL) -> None:
@@ -89,6 +101,8 @@ def require_current(engine_or_url: EngineOrURL) -> None:
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     if connection is not None:
@@ -98,6 +112,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 

@@ -50,7 +50,6 @@ def run_pipeline(
     summary.media_ids = [None] * len(sources)
     if not sources:
         return summary
-    ctx.pool.warm_up()
     progress = ProgressTracker(len(sources), key="ingest-progress")
     workspace_id = ensure_workspace(ctx, workspace)
     run_id = _current_flow_run_id()
@@ -147,6 +146,8 @@ def _run(
     batch_size: int | None,
     workers: int | None,
 ) -> RunSummary:
+    if not sources:
+        return RunSummary(workspace=workspace)
     ctx = PipelineContext.open(settings, workers=workers)
     try:
         return run_pipeline(ctx, workspace, sources, batch_size or settings.batch_size)

@@ -9,6 +9,7 @@ from uuid import UUID
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 Listener = Callable[[int, int], None]
+ARTIFACT_STEP = 5  # percent between updates of the UI's progress artifact
 _listener: Listener | None = None
 
 
@@ -35,10 +36,13 @@ class ProgressTracker:
         with self._lock:
             self.done = min(self.total, self.done + count)
             done = self.done
-        percent = 100 * done // self.total
-        if self._artifact is not None and percent > self._reported_percent:
-            # Whole percents only: one API call per asset would cost more than it shows.
-            self._reported_percent = percent
+            percent = 100 * done // self.total
+            # Coarse steps: an API call per asset would cost the server more than it shows.
+            step_reached = percent >= self._reported_percent + ARTIFACT_STEP or percent == 100
+            report = step_reached and percent > self._reported_percent
+            if report:
+                self._reported_percent = percent
+        if report and self._artifact is not None:
             update_progress_artifact(self._artifact, float(percent))
         if _listener is not None:
             _listener(done, self.total)

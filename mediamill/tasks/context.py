@@ -50,8 +50,9 @@ class PipelineContext:
     @classmethod
     def open(cls, settings: Settings, *, workers: int | None = None) -> PipelineContext:
         """Build engine, store and pool from settings: only at the edge of a run."""
-        sessions = make_session_factory(make_engine(settings.resolved_database_url))
         pool = PixelPool(workers or settings.workers)
+        pool.warm_up()  # workers import libvips while the run discovers and reads sources
+        sessions = make_session_factory(make_engine(settings.resolved_database_url))
         return cls(settings, sessions, open_store(settings), pool)
 
     @contextmanager

@@ -17,11 +17,14 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediamill.media.errors import MediaError, ValidationError
-from mediamill.media.images import ImageRendition, render_image
 from mediamill.media.limits import ImageLimits
 from mediamill.media.specs import VariantSpec
+
+if TYPE_CHECKING:
+    from mediamill.media.images import ImageRendition
 
 VariantId = tuple[str, str, str]
 
@@ -50,6 +53,13 @@ class RenderOutcome:
     error_message: str | None
     seconds: float
     peak_rss_bytes: int = 0
+    library_versions: dict[str, str] | None = None
+
+
+def _library_versions() -> dict[str, str]:
+    import pyvips
+
+    return {"libvips": ".".join(str(pyvips.version(i)) for i in range(3))}
 
 
 def _peak_rss_bytes() -> int:
@@ -85,6 +95,9 @@ def _read_verified(job: RenderJob) -> bytes:
 
 def render_job(job: RenderJob) -> RenderOutcome:
     """Runs in a worker: never raises for bad input, so one asset cannot fail a batch."""
+    # Only workers load the decoders: the orchestrating process never imports libvips.
+    from mediamill.media.images import render_image
+
     started = time.perf_counter()
     code: str
     try:
@@ -92,7 +105,9 @@ def render_job(job: RenderJob) -> RenderOutcome:
             raise ValidationError("unsupported_type", f"no renderer for {job.media_type}")
         rendition = render_image(_read_verified(job), job.specs, job.limits, only=job.only)
         seconds = time.perf_counter() - started
-        return RenderOutcome(job.blob_id, rendition, None, None, seconds, _peak_rss_bytes())
+        return RenderOutcome(
+            job.blob_id, rendition, None, None, seconds, _peak_rss_bytes(), _library_versions()
+        )
     except ValidationError as error:
         code, message = error.code, str(error)
     except MediaError as error:

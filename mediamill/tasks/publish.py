@@ -11,8 +11,8 @@ import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyvips
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -22,7 +22,6 @@ from tenacity import (
 
 from mediamill.catalog import repository as repo
 from mediamill.catalog.models import BlobStatus, MediaStatus, Variant
-from mediamill.media.images import ImageRendition
 from mediamill.storage.errors import StorageError, TransientStorageError
 from mediamill.storage.headers import IMMUTABLE
 from mediamill.storage.keys import media_key, variant_filename
@@ -31,8 +30,10 @@ from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.pixels import RenderJob, RenderOutcome
 from mediamill.tasks.register import PlannedRender
 
+if TYPE_CHECKING:
+    from mediamill.media.images import ImageRendition
+
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif", "png": "png"}
-LIBRARY_VERSIONS = {"libvips": ".".join(str(pyvips.version(i)) for i in range(3))}
 
 retry_transient = retry(
     retry=retry_if_exception_type(TransientStorageError),
@@ -93,7 +94,7 @@ def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
 
 
 def _write_objects(
-    ctx: PipelineContext, plan: PlannedRender, rendition: ImageRendition
+    ctx: PipelineContext, plan: PlannedRender, rendition: ImageRendition, versions: dict[str, str]
 ) -> list[Variant]:
     """Put the original and every variant; returns the catalog rows to add."""
     if plan.store_original:
@@ -114,7 +115,7 @@ def _write_objects(
                 size=len(rendered.data),
                 key=key,
                 encoder=rendered.encoder,
-                library_versions=LIBRARY_VERSIONS,
+                library_versions=versions,
             )
         )
     return rows
@@ -213,7 +214,8 @@ def derive_and_publish(
 def _finish(ctx: PipelineContext, plan: PlannedRender, outcome: RenderOutcome) -> Finished:
     if outcome.rendition is not None:
         try:
-            rows = _write_objects(ctx, plan, outcome.rendition)
+            versions = outcome.library_versions or {}
+            rows = _write_objects(ctx, plan, outcome.rendition, versions)
         except (StorageError, OSError) as error:
             code, message = "storage_error", f"could not store objects: {error}"
         else:

@@ -259,7 +259,7 @@ def _link_blob(
     entity = _entity_for(staged)
     if sha in state.handled:
         media.blob_id = state.handled[sha].id
-        return _settle_against(session, index, media, state.handled[sha], waiting_ok=True)
+        return _settle_against(session, index, media, state.handled[sha])
     blob = state.blobs.get(sha)
     if blob is None:
         blob, ours = repo.claim_blob(
@@ -299,7 +299,7 @@ def _link_blob(
             "render",
             render=_plan_render(workspace_id, staged, blob, sniffed, key_entity),
         )
-    registration = _settle_against(session, index, media, blob, waiting_ok=True)
+    registration = _settle_against(session, index, media, blob)
     if blob.status == BlobStatus.ready:
         refresh = _refresh_plan(ctx, session, blob, sniffed, state.refreshed)
         return dataclasses.replace(registration, render=refresh)
@@ -340,9 +340,7 @@ def _refresh_plan(
     )
 
 
-def _settle_against(
-    session: Session, index: int, media: Media, blob: Blob, *, waiting_ok: bool
-) -> Registration:
+def _settle_against(session: Session, index: int, media: Media, blob: Blob) -> Registration:
     """A media whose blob exists: ready now, failed now, or waiting for the blob's owner."""
     if blob.status == BlobStatus.ready:
         media.status = MediaStatus.ready
@@ -360,5 +358,4 @@ def _settle_against(
         message = blob.error_message or "this content failed before"
         _fail(session, media, code, message)
         return Registration(index, media.id, "failed", code, message, settled=[media.id])
-    assert waiting_ok
     return Registration(index, media.id, "waiting")

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import pandas as pd
-
 ENTITY_PATTERN = re.compile(r"^(?P<type>[a-z][a-z0-9_]{0,63}):(?P<id>[A-Za-z0-9_-]{1,128})$")
 
 
@@ -134,6 +132,8 @@ def read_manifest(
     manifest: Path, *, entity: EntityRef | None = None, uploader: str | None = None
 ) -> list[Source]:
     """Rows of ``path[,entity][,alt][,user]``; relative paths are relative to the manifest."""
+    import pandas as pd  # only manifests need it; keeps directory backfills quick to start
+
     try:
         frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as error:

@@ -178,3 +178,9 @@ def test_sqlite_migrations_run_with_foreign_keys_off(sqlite_url: str) -> None:
         engine.dispose()
     assert seen
     assert set(seen) == {0}
+
+
+def test_the_shipped_head_constant_matches_alembic() -> None:
+    from mediamill.catalog import migrate
+
+    assert migrate.head_revision() == migrate.HEAD_REVISION
