@@ -177,31 +177,44 @@ def settle_waiting_media(
     status: MediaStatus,
     error_code: str | None = None,
     error_message: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> list[uuid.UUID]:
-    """Move every media still waiting on ``blob`` to its outcome; returns their ids."""
+    """Move every media still waiting on ``blob`` to its outcome, audited; returns their ids."""
     waiting = list(
-        session.scalars(
-            select(Media.id).where(
+        session.execute(
+            select(Media.id, Media.uploader).where(
                 Media.blob_id == blob.id,
                 Media.status.in_([MediaStatus.pending, MediaStatus.processing]),
             )
         )
     )
-    if waiting:
-        session.execute(
-            update(Media)
-            .where(Media.id.in_(waiting))
-            .values(
-                status=status,
-                error_code=error_code,
-                error_message=error_message,
-                media_type=blob.media_type,
-                mime_type=blob.mime_type,
-                size=blob.size,
-                updated_at=utcnow(),
-            )
+    if not waiting:
+        return []
+    ids = [media_id for media_id, _ in waiting]
+    session.execute(
+        update(Media)
+        .where(Media.id.in_(ids))
+        .values(
+            status=status,
+            error_code=error_code,
+            error_message=error_message,
+            media_type=blob.media_type,
+            mime_type=blob.mime_type,
+            size=blob.size,
+            updated_at=utcnow(),
         )
-    return waiting
+    )
+    audit = details or ({"code": error_code, "message": error_message} if error_code else {})
+    for media_id, uploader in waiting:
+        record_audit(
+            session,
+            workspace_id=blob.workspace_id,
+            action=f"media.{status.value}",
+            actor=uploader,
+            media_id=media_id,
+            details=audit,
+        )
+    return ids
 
 
 def get_media(

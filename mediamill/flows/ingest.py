@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +30,9 @@ from mediamill.tasks.sources import EntityRef, Source, bytes_source, discover, f
 from mediamill.tasks.stages import derive, ensure_workspace, register, stage_batch
 
 TASK_THREADS = 6
+# Batches read and registered ahead of the pixel work: enough to keep the pool fed, few
+# enough that a huge backfill starts rendering at once instead of reading everything first.
+READ_AHEAD_BATCHES = 3
 
 
 def _task_runner() -> TaskRunner[PrefectFuture[Any]]:
@@ -61,22 +65,32 @@ def run_pipeline(
             emit_media_event(kind, media_id, workspace, payload)
         progress.advance(len(result.media_ids))
 
-    batches = []
-    for start in range(0, len(sources), batch_size):
-        batch = list(enumerate(sources))[start : start + batch_size]
-        # Prefect resolves a future passed as an argument, and draws the dependency in the UI.
-        staged: Any = stage_batch.submit(ctx, batch)
-        registered: Any = register.submit(ctx, workspace_id, staged, run_id)
-        batches.append((registered, derive.submit(ctx, registered, on_finished)))
+    indexed = list(enumerate(sources))
+    batches = iter(range(0, len(indexed), batch_size))
+    ahead: deque[PrefectFuture[list[Registration]]] = deque()
 
+    def read_ahead() -> None:
+        start = next(batches, None)
+        if start is not None:
+            # Prefect resolves a future passed as an argument and draws the dependency in the UI.
+            staged: Any = stage_batch.submit(ctx, indexed[start : start + batch_size])
+            ahead.append(register.submit(ctx, workspace_id, staged, run_id))
+
+    for _ in range(READ_AHEAD_BATCHES):
+        read_ahead()
     registrations: list[Registration] = []
-    finished: list[Finished] = []
-    for registered_future, derived_future in batches:
-        batch_registrations = registered_future.result()
+    rendering: list[PrefectFuture[list[Finished]]] = []
+    while ahead:
+        registered = ahead.popleft()
+        batch_registrations = registered.result()
+        registrations.extend(batch_registrations)
         progress.advance(sum(1 for r in batch_registrations if r.settled))
         _announce_settled(batch_registrations, workspace)
-        registrations.extend(batch_registrations)
-        finished.extend(derived_future.result())
+        if any(r.render is not None for r in batch_registrations):
+            # Only batches with pixel work get a derive task: a rerun schedules none.
+            rendering.append(derive.submit(ctx, cast(Any, registered), on_finished))
+        read_ahead()
+    finished = [result for future in rendering for result in future.result()]
     _summarise(summary, registrations, finished, sources)
     summary.seconds = time.perf_counter() - started
     progress.advance(summary.total)

@@ -147,17 +147,9 @@ def _commit_success(
         blob.status = BlobStatus.ready
         blob.claimed_at = None
         blob.error_code = blob.error_message = None
-        settled = repo.settle_waiting_media(session, blob, status=MediaStatus.ready)
-        for media_id in settled:
-            repo.record_audit(
-                session,
-                workspace_id=blob.workspace_id,
-                action="media.ready",
-                actor=None,
-                media_id=media_id,
-                details={"variants": len(rows)},
-            )
-    return settled
+        return repo.settle_waiting_media(
+            session, blob, status=MediaStatus.ready, details={"variants": len(rows)}
+        )
 
 
 def _commit_failure(
@@ -171,19 +163,9 @@ def _commit_failure(
         blob.status = BlobStatus.failed
         blob.claimed_at = None
         blob.error_code, blob.error_message = code, message
-        settled = repo.settle_waiting_media(
+        return repo.settle_waiting_media(
             session, blob, status=MediaStatus.failed, error_code=code, error_message=message
         )
-        for media_id in settled:
-            repo.record_audit(
-                session,
-                workspace_id=blob.workspace_id,
-                action="media.failed",
-                actor=None,
-                media_id=media_id,
-                details={"code": code, "message": message},
-            )
-    return settled
 
 
 def derive_and_publish(

@@ -213,7 +213,9 @@ def register_batch(
                 blob = state.blobs.get(staged.sha256 or "")
                 refresh = None
                 if prior.status == MediaStatus.ready and blob is not None and staged.sniffed:
-                    refresh = _refresh_plan(ctx, session, blob, staged.sniffed, state.refreshed)
+                    refresh = _refresh_plan(
+                        ctx, session, blob, staged, staged.sniffed, state.refreshed
+                    )
                 results.append(Registration(index, prior.id, "unchanged", render=refresh))
                 continue
             resumed = prior is not None and prior.meta.get("fingerprint") == staged.fingerprint
@@ -301,7 +303,7 @@ def _link_blob(
         )
     registration = _settle_against(session, index, media, blob)
     if blob.status == BlobStatus.ready:
-        refresh = _refresh_plan(ctx, session, blob, sniffed, state.refreshed)
+        refresh = _refresh_plan(ctx, session, blob, staged, sniffed, state.refreshed)
         return dataclasses.replace(registration, render=refresh)
     return registration
 
@@ -310,6 +312,7 @@ def _refresh_plan(
     ctx: PipelineContext,
     session: Session,
     blob: Blob,
+    staged: Staged,
     sniffed: Sniffed,
     refreshed: set[int],
 ) -> PlannedRender | None:
@@ -324,20 +327,11 @@ def _refresh_plan(
     missing = missing_variants(ctx.specs, have, bool(blob.meta.get("has_alpha")))
     if not missing:
         return None
-    return PlannedRender(
-        blob_id=blob.id,
-        workspace_id=blob.workspace_id,
-        sha256=blob.sha256,
-        media_type=sniffed.kind,
-        extension=sniffed.extension,
-        key_entity=EntityRef(**blob.meta["key_entity"]),
-        original_key=blob.original_key or "",
-        original_mime=sniffed.mime,
-        path=None,
-        data=None,
-        store_original=False,
-        only=missing,
+    full = _plan_render(
+        blob.workspace_id, staged, blob, sniffed, EntityRef(**blob.meta["key_entity"])
     )
+    # The original is already stored: render from it, and only what is missing.
+    return dataclasses.replace(full, path=None, data=None, store_original=False, only=missing)
 
 
 def _settle_against(session: Session, index: int, media: Media, blob: Blob) -> Registration:
