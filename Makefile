@@ -13,6 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --all-extras --compile-bytecode --python $(PYTHON) --quiet
+	$(BIN)/python -m compileall -q mediamill
 	touch $@
 
 demo: install

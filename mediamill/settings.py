@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, gt=0, description="Processes for pixel work."
     )
-    batch_size: int = Field(16, gt=0, description="Assets per backfill task.")
+    batch_size: int = Field(32, gt=0, description="Assets per backfill task.")
     prefect_port: int = Field(4200, gt=0, lt=65536, description="Port of the local Prefect server.")
 
     @field_validator("home")

@@ -11,6 +11,7 @@ import hashlib
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -129,28 +130,46 @@ def _init_worker(threads: int) -> None:
 
 
 class PixelPool:
-    """A process pool sized to the cores, started once per flow run."""
+    """A process pool sized to the cores, started once per flow run.
+
+    A worker that dies (a decoder crash, the kernel's OOM killer) breaks a
+    ``ProcessPoolExecutor`` for good; the pool then starts a fresh executor, so the jobs
+    that were in flight fail as ``worker_crashed`` (retried by the next run) and the rest
+    of the run goes on.
+    """
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        self._executor = ProcessPoolExecutor(
+        self._threads = max(1, (os.cpu_count() or 1) // self.workers)
+        self._lock = threading.Lock()
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(threads,),
+            initargs=(self._threads,),
         )
+
+    def _submit(self, job: RenderJob) -> Future[RenderOutcome]:
+        with self._lock:
+            try:
+                return self._executor.submit(render_job, job)
+            except BrokenProcessPool:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+                return self._executor.submit(render_job, job)
 
     def warm_up(self) -> None:
         """Start the workers now, while the run is still reading and hashing sources."""
-        for _ in range(self.workers):
-            self._executor.submit(os.getpid)
+        with self._lock:
+            for _ in range(self.workers):
+                self._executor.submit(os.getpid)
 
     def render(self, jobs: Sequence[RenderJob]) -> Iterator[RenderOutcome]:
-        """Outcomes as they complete; a crashed worker fails its own assets only."""
-        futures: dict[Future[RenderOutcome], RenderJob] = {}
-        for job in jobs:
-            futures[self._executor.submit(render_job, job)] = job
+        """Outcomes as they complete; a crashed worker fails the jobs it took down only."""
+        futures = {self._submit(job): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
@@ -161,7 +180,8 @@ class PixelPool:
                 )
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> PixelPool:
         return self

@@ -1,0 +1,60 @@
+"""The pixel pool: real worker processes, including one that dies mid-job."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+
+from mediamill.media import samples
+from mediamill.media.limits import ImageLimits
+from mediamill.media.specs import DEFAULT_IMAGE_SPECS
+from mediamill.tasks.pixels import PixelPool, RenderJob, missing_variants
+
+
+def _job(blob_id: int, data: bytes) -> RenderJob:
+    return RenderJob(
+        blob_id=blob_id,
+        sha256=hashlib.sha256(data).hexdigest(),
+        media_type="image",
+        specs=DEFAULT_IMAGE_SPECS,
+        limits=ImageLimits(),
+        data=data,
+    )
+
+
+def _kill_workers(pool: PixelPool) -> None:
+    for pid in list(pool._executor._processes or {}):  # the executor's own worker pids
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_outcomes_carry_variants_or_a_reason() -> None:
+    with PixelPool(1) as pool:
+        good, bad = list(pool.render([_job(1, samples.photo_jpeg(400, 300, seed=1)),
+                                      _job(2, samples.corrupt_jpeg())]))  # fmt: skip
+    by_blob = {good.blob_id: good, bad.blob_id: bad}
+    assert by_blob[1].rendition is not None
+    assert by_blob[1].peak_rss_bytes > 0
+    assert by_blob[1].library_versions == {"libvips": by_blob[1].library_versions["libvips"]}
+    assert (by_blob[2].rendition, by_blob[2].error_code) == (None, "corrupt")
+
+
+def test_a_killed_worker_fails_its_job_and_the_pool_recovers() -> None:
+    photo = samples.photo_jpeg(4000, 3000, seed=2)
+    with PixelPool(1) as pool:
+        killer = threading.Timer(0.05, _kill_workers, args=(pool,))
+        killer.start()
+        (crashed,) = pool.render([_job(1, photo)])
+        killer.join()
+        assert (crashed.rendition, crashed.error_code) == (None, "worker_crashed")
+
+        (recovered,) = pool.render([_job(2, samples.photo_jpeg(400, 300, seed=3))])
+        assert recovered.rendition is not None
+
+
+def test_missing_variants_follow_alpha_and_versions() -> None:
+    have = {(s.name, f.format, s.version) for s in DEFAULT_IMAGE_SPECS for f in s.formats}
+    assert missing_variants(DEFAULT_IMAGE_SPECS, have, has_alpha=False) == frozenset()
+    alpha_missing = missing_variants(DEFAULT_IMAGE_SPECS, have, has_alpha=True)
+    assert {fmt for _, fmt, _ in alpha_missing} == {"png"}
