@@ -6,6 +6,7 @@ import hashlib
 import os
 import signal
 import threading
+import time
 
 from mediamill.media import samples
 from mediamill.media.limits import ImageLimits
@@ -24,9 +25,16 @@ def _job(blob_id: int, data: bytes) -> RenderJob:
     )
 
 
-def _kill_workers(pool: PixelPool) -> None:
-    for pid in list(pool._executor._processes or {}):  # the executor's own worker pids
-        os.kill(pid, signal.SIGKILL)
+def _kill_workers_once_started(pool: PixelPool) -> None:
+    """SIGKILL the pool's workers as soon as they exist, i.e. while the first job runs."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = list(pool._executor._processes or {})  # the executor's own worker pids
+        if pids:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.005)
 
 
 def test_outcomes_carry_variants_or_a_reason() -> None:
@@ -43,7 +51,7 @@ def test_outcomes_carry_variants_or_a_reason() -> None:
 def test_a_killed_worker_fails_its_job_and_the_pool_recovers() -> None:
     photo = samples.photo_jpeg(4000, 3000, seed=2)
     with PixelPool(1) as pool:
-        killer = threading.Timer(0.05, _kill_workers, args=(pool,))
+        killer = threading.Thread(target=_kill_workers_once_started, args=(pool,))
         killer.start()
         (crashed,) = pool.render([_job(1, photo)])
         killer.join()
