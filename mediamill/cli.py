@@ -230,13 +230,38 @@ def ingest(
         result = ingest_media(str(path), workspace, user=user, entity=entity, alt=alt)
         media_ids.extend(cast("list[str | None]", result["media_ids"]))
     wait_for_delivery()
-    records = _records(settings, media_ids)
+    found = iter(_records(settings, media_ids))
+    records = [
+        next(found) if media_id else _unreadable_record(path, workspace)
+        for path, media_id in zip(paths, media_ids, strict=True)
+    ]
     if as_json:
         _print_json(records)
     else:
         console.print(_media_table(records, f"Ingested into {workspace}"))
     if missing or any(r["status"] == "failed" for r in records):
         raise typer.Exit(1)
+
+
+def _unreadable_record(path: Path, workspace: str) -> dict[str, Any]:
+    """The JSON of an input that never became an upload: same keys, no catalog row."""
+    from mediamill.tasks.filenames import display_filename
+
+    return {
+        "id": None,
+        "workspace": workspace,
+        "media_type": None,
+        "status": "failed",
+        "error": {"code": "not_found", "message": f"{path}: no such file"},
+        "filename": display_filename(str(path)),
+        "sha256": None,
+        "size": None,
+        "mime_type": None,
+        "width": None,
+        "height": None,
+        "placeholder": None,
+        "variants": [],
+    }
 
 
 def _check_entity(entity: str | None) -> None:

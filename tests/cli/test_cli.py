@@ -80,16 +80,19 @@ def _catalog_counts() -> tuple[int, int]:
 def test_ingest_json_reports_every_input_in_order_and_fails_the_exit_code(
     cli: Run, files: dict[str, Path]
 ) -> None:
-    order = ["a.jpg", "evil.jpg", "b.png", "a-copy.jpg"]
-    result = cli("ingest", *(str(files[n]) for n in order), "-w", "acme", "--json", check=1)
+    order = ["a.jpg", "evil.jpg", "b.png", "gone.jpg", "a-copy.jpg"]
+    paths = [str(files[n]) if n in files else str(files["a.jpg"].with_name(n)) for n in order]
+    result = cli("ingest", *paths, "-w", "acme", "--json", check=1)
     records = json.loads(result.stdout)
 
     assert [r["filename"] for r in records] == order
-    assert [r["status"] for r in records] == ["ready", "failed", "ready", "ready"]
+    assert [r["status"] for r in records] == ["ready", "failed", "ready", "failed", "ready"]
     for record in records:
         assert record.keys() >= MEDIA_FIELDS
         assert record["workspace"] == "acme"
-    good, evil, alpha, copy = records
+    good, evil, alpha, gone, copy = records
+    assert gone["error"]["code"] == "not_found"
+    assert gone["id"] is None
     assert evil["error"]["code"] == "unsupported_type"
     assert evil["variants"] == []
     assert good["sha256"] == copy["sha256"]

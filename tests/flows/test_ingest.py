@@ -287,3 +287,58 @@ def test_backfill_of_a_tree_holding_our_own_state_skips_that_state(
     with catalog() as session:
         sources = session.scalars(select(Media.source)).all()
     assert not any("/home/" in source for source in sources)
+
+
+def test_manifest_backfill_attaches_rows_and_fails_a_bad_row_alone(
+    catalog: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    (folder / "shoe.jpg").write_bytes(samples.photo_jpeg(500, 400, seed=11))
+    (folder / "bag.png").write_bytes(samples.alpha_png(300, 300))
+    manifest = folder / "manifest.csv"
+    manifest.write_text(
+        "path,entity,alt,user\n"
+        "shoe.jpg,product:42,Red shoe,ann\n"
+        "bag.png,collection:summer,A bag,bob\n"
+        "shoe.jpg,not an entity,,\n"
+    )
+
+    summary = backfill(str(manifest), "acme")
+
+    assert (summary["ingested"], summary["failed"]) == (2, 1)
+    (failure,) = summary["failures"]  # type: ignore[misc]
+    assert (failure["source"], failure["code"]) == ("shoe.jpg", "invalid_source")
+    assert "manifest line 4" in failure["message"]
+    with catalog() as session:
+        rows = session.execute(
+            select(Media.original_filename, Media.alt_text, Media.uploader, Attachment.entity_type)
+            .join(Attachment, Attachment.media_id == Media.id)
+            .order_by(Media.original_filename)
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("bag.png", "A bag", "bob", "collection"),
+        ("shoe.jpg", "Red shoe", "ann", "product"),
+    ]
+
+
+def test_no_gps_or_xmp_reaches_any_stored_variant(catalog: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "private"
+    folder.mkdir()
+    upload = samples.photo_jpeg(900, 600, seed=5, orientation=6, gps=True, xmp=True)
+    assert b"GPS" in upload or samples.XMP_SENTINEL.encode() in upload
+    (folder / "holiday.jpg").write_bytes(upload)
+
+    backfill(str(folder), "acme")
+
+    store = open_store(get_settings())
+    with catalog() as session:
+        variants = session.scalars(select(Variant)).all()
+    assert len(variants) == 7
+    for variant in variants:
+        data = store.get(variant.key)
+        assert samples.XMP_SENTINEL.encode() not in data
+        assert b"Exif\x00\x00" not in data
+        assert b"GPS" not in data
+    optimized = next(v for v in variants if v.name == "optimized")
+    assert (optimized.width, optimized.height) == (600, 900)  # orientation 6 applied

@@ -70,10 +70,8 @@ def test_empty_object_round_trips(store: ObjectStore) -> None:
     assert store.head("a/empty.txt").size == 0
 
 
-def test_overwrite_replaces_bytes_and_metadata(store: ObjectStore) -> None:
-    store.put(KEY, b"first", content_type="text/plain", cache_control=MUTABLE)
-    store.put(KEY, PNG, content_type="image/png", cache_control=IMMUTABLE)
-
+def _assert_only_the_png_at_key(store: ObjectStore) -> None:
+    """KEY holds the PNG with its immutable metadata, and nothing else is listed."""
     assert store.get(KEY) == PNG
     info = store.head(KEY)
     assert (info.size, info.content_type, info.cache_control) == (
@@ -82,6 +80,13 @@ def test_overwrite_replaces_bytes_and_metadata(store: ObjectStore) -> None:
         IMMUTABLE,
     )
     assert [listed.key for listed in store.list_prefix("")] == [KEY]
+
+
+def test_overwrite_replaces_bytes_and_metadata(store: ObjectStore) -> None:
+    store.put(KEY, b"first", content_type="text/plain", cache_control=MUTABLE)
+    store.put(KEY, PNG, content_type="image/png", cache_control=IMMUTABLE)
+
+    _assert_only_the_png_at_key(store)
 
 
 def test_put_requires_http_metadata(store: ObjectStore) -> None:
@@ -257,14 +262,7 @@ def test_failed_overwrite_keeps_the_previous_object(
     with backend.failing_writes(monkeypatch, store), pytest.raises(StorageError):
         store.put(KEY, BIG, content_type="application/octet-stream", cache_control=MUTABLE)
 
-    assert store.get(KEY) == PNG
-    info = store.head(KEY)
-    assert (info.size, info.content_type, info.cache_control) == (
-        len(PNG),
-        "image/png",
-        IMMUTABLE,
-    )
-    assert [listed.key for listed in store.list_prefix("")] == [KEY]
+    _assert_only_the_png_at_key(store)
 
 
 def test_check_writable_succeeds_and_leaves_nothing(store: ObjectStore) -> None:
