@@ -8,10 +8,12 @@ are still being read.
 
 from __future__ import annotations
 
+import tempfile
 import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,9 +26,10 @@ from mediamill.flows.progress import ProgressTracker
 from mediamill.flows.report import RunSummary, emit_media_event, publish_summary
 from mediamill.settings import Settings, get_settings
 from mediamill.tasks.context import PipelineContext
+from mediamill.tasks.filenames import display_filename
 from mediamill.tasks.publish import Finished
 from mediamill.tasks.register import Registration
-from mediamill.tasks.sources import EntityRef, Source, bytes_source, discover, file_source
+from mediamill.tasks.sources import EntityRef, Source, discover, file_source
 from mediamill.tasks.stages import derive, ensure_workspace, register, stage_batch
 
 TASK_THREADS = 6
@@ -171,23 +174,44 @@ def _run(
 
 @flow(name="ingest-media", task_runner=_task_runner())
 def ingest_media(
-    source: str | bytes,
+    source: str,
     workspace: str,
     filename: str | None = None,
     user: str | None = None,
     entity: str | None = None,
     alt: str | None = None,
 ) -> dict[str, object]:
-    """Ingest one upload: a local path, or bytes with their original filename."""
+    """Ingest one upload from a local path; ``filename`` is the name the uploader gave it."""
     entity_ref = EntityRef.parse(entity) if entity else None
-    if isinstance(source, bytes):
-        item = bytes_source(
-            source, filename or "upload", entity=entity_ref, uploader=user, alt_text=alt
-        )
-    else:
-        item = file_source(Path(source), entity=entity_ref, uploader=user, alt_text=alt)
+    item = file_source(Path(source), entity=entity_ref, uploader=user, alt_text=alt)
+    if filename is not None:
+        item = replace(item, filename=filename, location=f"upload:{display_filename(filename)}")
     summary = _run(get_settings(), workspace, [item], batch_size=1, workers=1)
     return summary.as_dict()
+
+
+def ingest_bytes(
+    data: bytes,
+    filename: str,
+    workspace: str,
+    *,
+    user: str | None = None,
+    entity: str | None = None,
+    alt: str | None = None,
+) -> dict[str, object]:
+    """Ingest bytes held in memory (an API upload, a notebook).
+
+    The bytes are staged to a private file first: a flow parameter is stored by Prefect's
+    server and shown in its UI, and an upload's content belongs in neither.
+    """
+    staging = get_settings().staging_dir
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=staging, prefix="upload-") as staged:
+        staged.write(data)
+        staged.flush()
+        return ingest_media(
+            staged.name, workspace, filename=filename, user=user, entity=entity, alt=alt
+        )
 
 
 @flow(name="backfill", task_runner=_task_runner())

@@ -186,7 +186,7 @@ def _plan_render(
             "application/octet-stream" if sniffed.mime in UNSERVABLE_MIMES else sniffed.mime
         ),
         path=str(source.path) if source.path is not None else None,
-        data=source.data,
+        data=None,
         store_original=True,
     )
 

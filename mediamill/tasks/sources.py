@@ -38,7 +38,7 @@ class EntityRef:
 
 @dataclass(frozen=True)
 class Source:
-    """One asset to ingest.
+    """One asset to ingest: a local file (an upload is staged to one first).
 
     ``source_key`` is set for backfill sources only: a backfill rerun over the same source
     must not add media, while every explicit upload is a media record of its own.
@@ -47,7 +47,6 @@ class Source:
     location: str
     filename: str
     path: Path | None = None
-    data: bytes | None = None
     entity: EntityRef | None = None
     uploader: str | None = None
     alt_text: str | None = None
@@ -78,24 +77,6 @@ def file_source(
         uploader=uploader,
         alt_text=alt_text,
         idempotent=idempotent,
-    )
-
-
-def bytes_source(
-    data: bytes,
-    filename: str,
-    *,
-    entity: EntityRef | None = None,
-    uploader: str | None = None,
-    alt_text: str | None = None,
-) -> Source:
-    return Source(
-        location=f"upload:{filename}",
-        filename=filename,
-        data=data,
-        entity=entity,
-        uploader=uploader,
-        alt_text=alt_text,
     )
 
 

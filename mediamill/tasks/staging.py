@@ -32,12 +32,8 @@ class Staged:
 
 
 def _chunks(source: Source) -> Iterator[bytes]:
-    if source.data is not None:
-        view = memoryview(source.data)
-        for start in range(0, len(view), CHUNK_BYTES):
-            yield bytes(view[start : start + CHUNK_BYTES])
-        return
-    assert source.path is not None
+    if source.path is None:
+        raise OSError("the source has no file to read")
     with source.path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk

@@ -22,7 +22,7 @@ from mediamill.catalog.models import (
     MediaStatus,
     Variant,
 )
-from mediamill.flows.ingest import backfill, ingest_media, run_pipeline
+from mediamill.flows.ingest import backfill, ingest_bytes, run_pipeline
 from mediamill.media import samples
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
 from mediamill.settings import get_settings
@@ -157,10 +157,8 @@ def test_interrupted_backfill_is_finished_by_a_rerun(catalog: Any, sample_dir: P
 
 def test_upload_of_bytes_attaches_to_its_entity_and_keys_follow_it(catalog: Any) -> None:
     data = samples.photo_jpeg(640, 480, seed=7)
-    first = ingest_media(
-        data, "acme", filename="../../red+shoe.jpg", user="ann", entity="product:42"
-    )
-    second = ingest_media(data, "acme", filename="again.jpg", user="bob", entity="product:42")
+    first = ingest_bytes(data, "../../red+shoe.jpg", "acme", user="ann", entity="product:42")
+    second = ingest_bytes(data, "again.jpg", "acme", user="bob", entity="product:42")
 
     assert (first["ingested"], second["duplicates"]) == (1, 1)
     with catalog() as session:
@@ -172,11 +170,14 @@ def test_upload_of_bytes_attaches_to_its_entity_and_keys_follow_it(catalog: Any)
         media = session.scalars(select(Media).order_by(Media.created_at)).all()
         assert [m.original_filename for m in media] == ["red+shoe.jpg", "again.jpg"]
         assert [m.uploader for m in media] == ["ann", "bob"]
+        assert [m.source for m in media] == ["upload:red+shoe.jpg", "upload:again.jpg"]
         assert media[0].blob_id == media[1].blob_id
         keys = session.scalars(select(Variant.key)).all()
     assert keys
     assert all("/product/" in key and "/42/image/" in key for key in keys)
     assert not any("shoe" in key for key in keys)
+    staging = get_settings().staging_dir
+    assert not any(staging.iterdir())  # the staged upload is gone once ingested
 
 
 def _run_with(ctx_factory: Callable[[], PipelineContext], folder: Path) -> dict[str, Any]:

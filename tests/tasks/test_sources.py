@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mediamill.tasks.sources import EntityRef, SourceError, bytes_source, discover
+from mediamill.tasks.sources import EntityRef, SourceError, discover, file_source
 
 
 def test_entity_ref_parses_type_and_id() -> None:
@@ -48,8 +48,9 @@ def test_manifest_without_path_column_is_refused(tmp_path: Path) -> None:
         discover(manifest)
 
 
-def test_uploads_are_never_idempotent_sources() -> None:
-    assert bytes_source(b"abc", "a.jpg").source_key is None
+def test_uploads_are_never_idempotent_sources(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"abc")
+    assert file_source(tmp_path / "a.jpg").source_key is None
 
 
 def test_discovery_skips_excluded_folders(tmp_path: Path) -> None:
