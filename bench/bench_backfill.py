@@ -106,9 +106,11 @@ def run(count: int, workers: int) -> list[dict[str, Any]]:
             startup = statistics.median(
                 _cli(env, "backfill", str(empty), "-w", "bench", "--json")[0] for _ in range(5)
             )
-            baseline = bare_loop(folder, workers)
+            # The baseline brackets the pipeline run: this shared machine drifts by 10%.
+            before = bare_loop(folder, workers)
             first, summary = _cli(env, "backfill", str(folder), "-w", "bench", "--json")
             assert summary["ingested"] == count, summary
+            baseline = (before + bare_loop(folder, workers)) / 2
             again, resummary = _cli(env, "backfill", str(folder), "-w", "bench", "--json")
             assert resummary["unchanged"] == count, resummary
 
@@ -129,7 +131,7 @@ def run(count: int, workers: int) -> list[dict[str, Any]]:
             "name": f"backfill {count} x 12 MP JPEG via CLI (s)",
             "value": round(first, 2),
             "baseline": round(baseline, 2),
-            "baseline_name": f"bare {workers}-process loop over render_image",
+            "baseline_name": f"bare {workers}-process loop over render_image (mean of 2)",
             "ratio": round(first / baseline, 3),
             "goal": "<= 1.15x",
             "ok": first / baseline <= 1.15,

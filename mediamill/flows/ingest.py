@@ -90,7 +90,10 @@ def run_pipeline(
         progress.advance(sum(1 for r in batch_registrations if r.settled))
         _announce_settled(batch_registrations, workspace)
         if any(r.render is not None for r in batch_registrations):
-            # Only batches with pixel work get a derive task: a rerun schedules none.
+            # Only batches with pixel work get a derive task, and only then do the workers
+            # start: a rerun with nothing to render spawns no process at all.
+            if not rendering:
+                ctx.pool.warm_up()
             rendering.append(derive.submit(ctx, cast(Any, registered), on_finished))
         read_ahead()
     finished = [result for future in rendering for result in future.result()]

@@ -51,7 +51,6 @@ class PipelineContext:
     def open(cls, settings: Settings, *, workers: int | None = None) -> PipelineContext:
         """Build engine, store and pool from settings: only at the edge of a run."""
         pool = PixelPool(workers or settings.workers)
-        pool.warm_up()  # workers import libvips while the run discovers and reads sources
         sessions = make_session_factory(make_engine(settings.resolved_database_url))
         return cls(settings, sessions, open_store(settings), pool)
 
