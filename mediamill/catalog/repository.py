@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import distinct, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -71,6 +71,26 @@ def media_by_source_keys(
         .order_by(Media.created_at)
     )
     return {row.source_key: row for row in rows if row.source_key is not None}
+
+
+def count_finished_sources(
+    session: Session, workspace_id: int, source_keys: Iterable[str], chunk: int = 500
+) -> int:
+    """How many of these backfill sources already ended ready or failed: a rerun's no-ops."""
+    keys = sorted(set(source_keys))
+    finished = 0
+    for start in range(0, len(keys), chunk):
+        finished += (
+            session.scalar(
+                select(func.count(distinct(Media.source_key))).where(
+                    Media.workspace_id == workspace_id,
+                    Media.source_key.in_(keys[start : start + chunk]),
+                    Media.status.in_([MediaStatus.ready, MediaStatus.failed]),
+                )
+            )
+            or 0
+        )
+    return finished
 
 
 def blobs_by_sha(session: Session, workspace_id: int, digests: Iterable[str]) -> dict[str, Blob]:

@@ -29,7 +29,7 @@ from mediamill.settings import Settings
 
 STARTUP_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
-SERVER_NICENESS = 19
+SERVER_NICENESS = 10
 
 # Quiet, local-only server: no telemetry, no remote UI assets, logs in a file.
 SERVER_ENV = {

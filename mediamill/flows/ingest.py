@@ -22,6 +22,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from mediamill.catalog import repository as repo
 from mediamill.flows.progress import ProgressTracker
 from mediamill.flows.report import RunSummary, emit_media_event, publish_summary
 from mediamill.settings import Settings, get_settings
@@ -60,6 +61,8 @@ def run_pipeline(
     progress = ProgressTracker(len(sources), key="ingest-progress")
     workspace_id = ensure_workspace(ctx, workspace)
     run_id = _current_flow_run_id()
+    if _expects_pixel_work(ctx, workspace_id, sources):
+        ctx.pool.warm_up()  # workers import libvips while the first batches are read
 
     def on_finished(result: Finished) -> None:
         kind = "ready" if result.ok else "failed"
@@ -90,8 +93,8 @@ def run_pipeline(
         progress.advance(sum(1 for r in batch_registrations if r.settled))
         _announce_settled(batch_registrations, workspace)
         if any(r.render is not None for r in batch_registrations):
-            # Only batches with pixel work get a derive task, and only then do the workers
-            # start: a rerun with nothing to render spawns no process at all.
+            # Only batches with pixel work get a derive task; the workers start here at the
+            # latest (a rerun of changed files), and a rerun of unchanged ones never starts them.
             if not rendering:
                 ctx.pool.warm_up()
             rendering.append(derive.submit(ctx, cast(Any, registered), on_finished))
@@ -102,6 +105,15 @@ def run_pipeline(
     progress.advance(summary.total)
     publish_summary(summary)
     return summary
+
+
+def _expects_pixel_work(ctx: PipelineContext, workspace_id: int, sources: Sequence[Source]) -> bool:
+    """False only for a rerun whose every source already finished: no worker to start."""
+    keys = {source.source_key for source in sources if source.source_key}
+    if len(keys) < len(sources):
+        return True
+    with ctx.sessions() as session:
+        return repo.count_finished_sources(session, workspace_id, keys) < len(keys)
 
 
 def _announce_settled(registrations: list[Registration], workspace: str) -> None:

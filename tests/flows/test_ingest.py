@@ -12,6 +12,7 @@ from prefect import flow
 from sqlalchemy import func, select
 
 from mediamill.catalog import migrate
+from mediamill.catalog import repository as repo
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import (
     Attachment,
@@ -121,6 +122,12 @@ def test_rerun_adds_no_media_and_does_no_pixel_work(catalog: Any, sample_dir: Pa
 
     assert rerun["unchanged"] == 8
     assert (rerun["ingested"], rerun["failed"], rerun["pixel_seconds"]) == (0, 0, 0.0)
+    keys = [source.source_key or "" for source in discover(sample_dir)]
+    with catalog() as session:
+        workspace = repo.find_workspace(session, "acme")
+        assert workspace is not None
+        # Every source finished: a rerun starts no pixel worker. Chunked like a huge run.
+        assert repo.count_finished_sources(session, workspace.id, keys, chunk=3) == 8
     assert _count(catalog, Media) == media_before
     assert _count(catalog, Variant) == variants_before
 
