@@ -6,6 +6,8 @@ import numpy as np
 import numpy.typing as npt
 import pyvips
 
+from mediamill.media import samples
+
 METADATA_FIELDS = ("exif-data", "xmp-data", "icc-profile-data", "iptc-data", "orientation")
 
 
@@ -30,3 +32,16 @@ def metadata(data: bytes) -> list[str]:
     """The metadata fields an output carries (none should)."""
     fields = decode(data).get_fields()
     return [f for f in fields if f in METADATA_FIELDS or f.startswith(("exif-", "xmp", "gps"))]
+
+
+def hostile_non_images() -> dict[str, bytes]:
+    """Uploads that pose as images but are not (THREATS.md: extension lies, untrusted loaders)."""
+    return {
+        "html": samples.html_as_jpg(),
+        "php": samples.php_as_jpg(),
+        "fits": samples.fits(),
+        "ppm": samples.ppm(),
+        "matlab": samples.matlab(),
+        "csv": samples.csv_matrix(),
+        "mvg": samples.mvg(),
+    }

@@ -10,6 +10,7 @@ from mediamill.media import samples
 from mediamill.media.errors import ValidationError
 from mediamill.media.images import probe_image
 from mediamill.media.limits import ImageLimits
+from tests.media.helpers import hostile_non_images
 
 
 def _code(data: bytes | Path, limits: ImageLimits) -> str:
@@ -129,21 +130,10 @@ def test_animated_webp_is_capped_too() -> None:
     assert _code(data, ImageLimits(max_animation_pixels=200 * 200 * 29)) == "too_many_frames"
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        samples.html_as_jpg(),
-        samples.php_as_jpg(),
-        samples.fits(),
-        samples.ppm(),
-        samples.matlab(),
-        samples.csv_matrix(),
-        samples.mvg(),
-        samples.vips_native(),
-        b"%PDF-1.7\n",
-    ],
-    ids=["html", "php", "fits", "ppm", "matlab", "csv", "mvg", "vips", "pdf"],
-)
+NON_IMAGES = {**hostile_non_images(), "vips": samples.vips_native(), "pdf": b"%PDF-1.7\n"}
+
+
+@pytest.mark.parametrize("data", list(NON_IMAGES.values()), ids=list(NON_IMAGES))
 def test_non_images_are_unsupported(data: bytes, limits: ImageLimits) -> None:
     assert _code(data, limits) == "unsupported_type"
 

@@ -9,6 +9,7 @@ import pytest
 from mediamill.media import samples
 from mediamill.media.errors import ValidationError
 from mediamill.media.sniff import IMAGE_FORMATS, SNIFF_BYTES, sniff
+from tests.media.helpers import hostile_non_images
 
 
 def _ftyp(major: bytes, *compatible: bytes) -> bytes:
@@ -96,13 +97,7 @@ def test_svg_by_parsing_its_text_prefix(text: bytes) -> None:
 @pytest.mark.parametrize(
     "head",
     [
-        samples.html_as_jpg(),
-        samples.php_as_jpg(),
-        samples.fits(),
-        samples.ppm(),
-        samples.matlab(),
-        samples.csv_matrix(),
-        samples.mvg(),
+        *hostile_non_images().values(),
         b"<html><svg></svg></html>",
         b"<?xml version='1.0'?><note>svg</note>",
         b"BM\x00\x00",
