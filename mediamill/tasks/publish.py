@@ -98,8 +98,7 @@ def _write_objects(
 ) -> list[Variant]:
     """Put the original and every variant; returns the catalog rows to add."""
     if plan.store_original:
-        original = plan.data if plan.data is not None else _read_original(plan)
-        _put(ctx.store, plan.original_key, original, plan.original_mime)
+        _put(ctx.store, plan.original_key, _read_original(plan), plan.original_mime)
     rows = []
     for rendered in rendition.variants:
         key = _variant_key(plan, rendered.name, rendered.format, rendered.spec_version)
