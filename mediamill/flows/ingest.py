@@ -72,14 +72,14 @@ def run_pipeline(
         progress.advance(len(result.media_ids))
 
     indexed = list(enumerate(sources))
-    batches = iter(range(0, len(indexed), batch_size))
+    batches = iter(batch_bounds(len(indexed), batch_size, first=ctx.pool.workers))
     ahead: deque[PrefectFuture[list[Registration]]] = deque()
 
     def read_ahead() -> None:
-        start = next(batches, None)
-        if start is not None:
+        bounds = next(batches, None)
+        if bounds is not None:
             # Prefect resolves a future passed as an argument and draws the dependency in the UI.
-            staged: Any = stage_batch.submit(ctx, indexed[start : start + batch_size])
+            staged: Any = stage_batch.submit(ctx, indexed[bounds[0] : bounds[1]])
             ahead.append(register.submit(ctx, workspace_id, staged, run_id))
 
     for _ in range(READ_AHEAD_BATCHES):
@@ -105,6 +105,18 @@ def run_pipeline(
     progress.advance(summary.total)
     publish_summary(summary)
     return summary
+
+
+def batch_bounds(total: int, size: int, first: int) -> list[tuple[int, int]]:
+    """(start, end) of each batch; the first holds one asset per worker so pixels start soon.
+
+    A full first batch would keep every core idle while it is read, hashed and registered.
+    """
+    size = max(1, size)
+    head = min(total, max(1, min(first, size)))
+    bounds = [(0, head)] if total else []
+    bounds.extend((start, min(total, start + size)) for start in range(head, total, size))
+    return bounds
 
 
 def _expects_pixel_work(ctx: PipelineContext, workspace_id: int, sources: Sequence[Source]) -> bool:

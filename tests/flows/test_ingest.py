@@ -23,7 +23,7 @@ from mediamill.catalog.models import (
     MediaStatus,
     Variant,
 )
-from mediamill.flows.ingest import backfill, ingest_bytes, run_pipeline
+from mediamill.flows.ingest import backfill, batch_bounds, ingest_bytes, run_pipeline
 from mediamill.media import samples
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
 from mediamill.settings import get_settings
@@ -350,3 +350,21 @@ def test_no_gps_or_xmp_reaches_any_stored_variant(catalog: Any, tmp_path: Path) 
         assert b"GPS" not in data
     optimized = next(v for v in variants if v.name == "optimized")
     assert (optimized.width, optimized.height) == (600, 900)  # orientation 6 applied
+
+
+@pytest.mark.parametrize(
+    ("total", "size", "first", "expected"),
+    [
+        (0, 32, 2, []),
+        (1, 32, 2, [(0, 1)]),
+        (7, 3, 2, [(0, 2), (2, 5), (5, 7)]),
+        (70, 32, 2, [(0, 2), (2, 34), (34, 66), (66, 70)]),
+        (5, 2, 8, [(0, 2), (2, 4), (4, 5)]),
+    ],
+)
+def test_batches_start_with_one_asset_per_worker_then_cover_every_source_once(
+    total: int, size: int, first: int, expected: list[tuple[int, int]]
+) -> None:
+    bounds = batch_bounds(total, size, first)
+    assert bounds == expected
+    assert [i for start, end in bounds for i in range(start, end)] == list(range(total))
