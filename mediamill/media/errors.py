@@ -6,6 +6,9 @@ Callers branch on the class, and on ``code`` for validation failures::
     ├── ValidationError      the upload is refused; retrying cannot help
     │     .code: "empty" | "unsupported_type" | "too_large" | "too_many_pixels"
     │            | "too_many_frames" | "corrupt" | "blocked_loader" | "unsafe_svg"
+    │            | "too_long" | "unsafe_media" | "too_many_faces" | "no_geometry"
+    │            | "too_many_pages" | "encrypted" | "timed_out" | "out_of_memory"
+    │            | "decoder_crashed"
     └── ProcessingError      a valid upload that an encoder or library failed on
 """
 
@@ -22,6 +25,15 @@ ValidationCode = Literal[
     "corrupt",
     "blocked_loader",
     "unsafe_svg",
+    "too_long",  # a video over the duration cap
+    "unsafe_media",  # a playlist, a reference to another file, a demuxer we refuse
+    "too_many_faces",  # a mesh over the vertex or face cap
+    "no_geometry",  # a model with nothing to draw, or coordinates that are not finite
+    "too_many_pages",
+    "encrypted",
+    "timed_out",  # a decoder ran past its wall-clock limit and was killed
+    "out_of_memory",  # a decoder hit its memory limit
+    "decoder_crashed",  # a decoder process died on the input
 ]
 
 VALIDATION_CODES: Final[frozenset[str]] = frozenset(get_args(ValidationCode))

@@ -16,6 +16,7 @@ from mediamill.media.errors import ProcessingError, ValidationError
 from mediamill.media.geometry import Plan, plan_size
 from mediamill.media.heif import decode_heic, libvips_decodes_hevc
 from mediamill.media.limits import ImageLimits
+from mediamill.media.rendition import RenderedVariant, Rendition
 from mediamill.media.sniff import SNIFF_BYTES, Sniffed, sniff
 from mediamill.media.specs import OutputFormat, VariantSpec
 from mediamill.media.svg import sanitize_svg
@@ -42,26 +43,26 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
-class RenderedVariant:
-    """One encoded variant, ready to store under its spec version."""
-
-    name: str
-    format: str
-    mime: str
-    width: int
-    height: int
-    data: bytes
-    spec_version: str
-    encoder: str
-
-
-@dataclass(frozen=True)
 class ImageRendition:
     """Everything a render produced for one source."""
 
     info: ImageInfo
     variants: tuple[RenderedVariant, ...]
     placeholder: str
+
+    def to_rendition(self) -> Rendition:
+        """The type-neutral shape the pipeline stores."""
+        info = self.info
+        return Rendition(
+            kind="image",
+            format=info.format,
+            width=info.width,
+            height=info.height,
+            variants=self.variants,
+            placeholder=self.placeholder,
+            has_alpha=info.has_alpha,
+            metadata={"frames": info.frames, "orientation": info.orientation},
+        )
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def render_image(
                 data=encode(image, output),
                 spec_version=spec.version,
                 encoder=ENCODER,
+                extension=output.extension,
             )
             for output in outputs
         )
