@@ -57,7 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", default="200", help="JPEGs in the backfill benchmark")
     args = parser.parse_args()
-    rows = _run("bench_image_variants") + _run("bench_backfill", "--count", args.count)
+    rows = (
+        _run("bench_image_variants")
+        + _run("bench_backfill", "--count", args.count)
+        + _run("bench_video")
+        + _run("bench_mesh")
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(rows, indent=2))
     width = max(len(row["name"]) for row in rows)

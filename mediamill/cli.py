@@ -404,6 +404,15 @@ def media_show(
         _print_json(record)
         return
     console.print(_media_table([record], f"Media {media_id}"))
+    if record["metadata"]:
+        metadata = Table(title="Metadata")
+        metadata.add_column("key")
+        metadata.add_column("value", overflow="fold")
+        for key, value in record["metadata"].items():
+            metadata.add_row(
+                key, json.dumps(value) if isinstance(value, list | dict) else str(value)
+            )
+        console.print(metadata)
     variants = Table(title="Variants")
     for column in ("name", "format", "size", "dimensions", "url"):
         variants.add_column(column, overflow="fold")
@@ -412,7 +421,7 @@ def media_show(
             variant["name"],
             variant["format"],
             f"{variant['size']:,}",
-            f"{variant['width']}x{variant['height']}",
+            f"{variant['width']}x{variant['height']}" if variant["width"] else "",
             variant["url"],
         )
     console.print(variants)

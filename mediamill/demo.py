@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,18 @@ from mediamill.settings import Settings
 BackfillRunner = Callable[..., dict[str, Any]]
 
 
+def _video_sample() -> bytes:
+    """A short clip with sound, made by ffmpeg from its test sources."""
+    from mediamill.media import video_samples
+
+    with tempfile.TemporaryDirectory(prefix="mediamill-demo-") as scratch:
+        path = video_samples.clip(Path(scratch) / "clip.mp4", width=640, height=360, seconds=3)
+        return path.read_bytes()
+
+
 def write_samples(folder: Path, photos: int) -> list[Path]:
     """Deterministic samples, so a second demo run shows a no-op rerun."""
-    from mediamill.media import samples
+    from mediamill.media import mesh_samples, pdf_samples, samples
 
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
@@ -27,6 +37,9 @@ def write_samples(folder: Path, photos: int) -> list[Path]:
     )
     files["logo-with-alpha.png"] = samples.alpha_png(640, 480)
     files["spinner.gif"] = samples.animated_gif(320, 240, frames=12)
+    files["product-clip.mp4"] = _video_sample()
+    files["textured-box.glb"] = mesh_samples.textured_box_glb()
+    files["spec-sheet.pdf"] = pdf_samples.brochure()
     files["photo-000-copy.jpg"] = files["photo-000.jpg"]
     files["truncated.jpg"] = samples.corrupt_jpeg()
     files["invoice.jpg"] = samples.html_as_jpg()

@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     max_animation_pixels: int = Field(
         500_000_000, gt=0, description="Cap on width x height x frames of animations."
     )
+    max_video_seconds: int = Field(600, gt=0, description="Cap on a video's duration.")
+    max_video_side: int = Field(4096, gt=0, description="Cap on either video dimension.")
+    video_hls: bool = Field(False, description="Also make an HLS ladder for every video.")
+    max_model_faces: int = Field(5_000_000, gt=0, description="Cap on a 3D model's faces.")
+    max_model_vertices: int = Field(5_000_000, gt=0, description="Cap on a 3D model's vertices.")
+    max_document_pages: int = Field(5000, gt=0, description="Cap on a PDF's page count.")
+    decode_timeout_seconds: int = Field(
+        300, gt=0, description="Wall-clock limit of one isolated decode or ffmpeg call."
+    )
+    decode_memory_mb: int = Field(
+        3072, gt=0, description="Memory limit of one isolated decode (3D, PDF)."
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, gt=0, description="Processes for pixel work."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -15,6 +16,7 @@ SNIFF_BYTES: Final = 4096
 """How many leading bytes callers must pass to ``sniff`` (fewer only if the file is shorter)."""
 
 IMAGE_FORMATS: Final = frozenset({"jpeg", "png", "gif", "webp", "avif", "heic", "tiff", "svg"})
+MODEL_FORMATS: Final = frozenset({"glb", "gltf", "obj", "stl", "ply"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ _TYPES: Final[dict[str, Sniffed]] = {
         Sniffed("video", "mkv", "video/x-matroska", "mkv"),
         Sniffed("video", "avi", "video/x-msvideo", "avi"),
         Sniffed("model", "glb", "model/gltf-binary", "glb"),
+        Sniffed("model", "gltf", "model/gltf+json", "gltf"),
+        Sniffed("model", "obj", "model/obj", "obj"),
+        Sniffed("model", "stl", "model/stl", "stl"),
+        Sniffed("model", "ply", "model/x-ply", "ply"),
         Sniffed("document", "pdf", "application/pdf", "pdf"),
     )
 }
@@ -83,17 +89,44 @@ _SVG_ROOT: Final = re.compile(
 )
 _SVG_DOCTYPE: Final = re.compile(rf"\A(?:{_COMMENT}|{_PI}|\s)*<!DOCTYPE\s+svg[\s\[>]", re.DOTALL)
 
+_STL_HEADER_BYTES: Final = 84
+_STL_TRIANGLE_BYTES: Final = 50
+_PLY: Final = re.compile(
+    rb"\Aply\r?\n(?:(?:comment|obj_info)(?:[ \t][^\r\n]*)?\r?\n)*"
+    rb"format[ \t]+(?:ascii|binary_little_endian|binary_big_endian)[ \t]+1\.0[ \t]*\r?\n"
+)
+_ASCII_STL: Final = re.compile(
+    rb"\A[ \t\r\n]*solid(?:[ \t][^\r\n]*)?\r?\n[ \t\r\n]*(?:facet[ \t]+normal[ \t]|endsolid)"
+)
+_GLTF_START: Final = re.compile(rb"\A(?:\xef\xbb\xbf)?[ \t\r\n]*\{")
+_GLTF_ASSET: Final = re.compile(
+    rb'"asset"[ \t\r\n]*:[ \t\r\n]*\{[^{}]*"version"[ \t\r\n]*:[ \t\r\n]*"[0-9]+\.[0-9]+"'
+)
+_OBJ_INDEX: Final = re.compile(rb"-?[0-9]+(?:/-?[0-9]*)?(?:/-?[0-9]+)?")
 
-def sniff(head: bytes) -> Sniffed:
-    """Name the type of the content whose first ``SNIFF_BYTES`` bytes are ``head``."""
+
+def sniff(head: bytes, *, size: int | None = None) -> Sniffed:
+    """Name the type of the content whose first ``SNIFF_BYTES`` bytes are ``head``.
+
+    ``size`` is the upload's total length when the caller knows it: a binary STL has no
+    magic number, only a triangle count that must agree with the length, so without
+    ``size`` it is not recognised.
+    """
     if not head:
         raise ValidationError("empty", "the upload is empty")
-    found = _binary_format(head) or _svg_format(head)
+    found = (
+        _binary_format(head)
+        or _binary_stl_format(head, size)
+        or _svg_format(head)
+        or _model_text_format(head, size)
+    )
     if found is None:
         raise ValidationError(
             "unsupported_type",
             "the content is not a supported type; images must be "
-            + ", ".join(sorted(f.upper() for f in IMAGE_FORMATS)),
+            + ", ".join(sorted(f.upper() for f in IMAGE_FORMATS))
+            + "; models must be "
+            + ", ".join(sorted(f.upper() for f in MODEL_FORMATS)),
         )
     return _TYPES[found]
 
@@ -121,6 +154,93 @@ def _isobmff_format(head: bytes) -> str | None:
     if any(brand in _GENERIC_HEIF_BRANDS for brand in brands):
         return "heic"
     return None
+
+
+def _binary_stl_format(head: bytes, size: int | None) -> str | None:
+    """80-byte header, uint32 triangle count, 50 bytes per triangle: the length must agree."""
+    if size is None or len(head) < _STL_HEADER_BYTES:
+        return None
+    triangles = int.from_bytes(head[80:84], "little")
+    return "stl" if size == _STL_HEADER_BYTES + _STL_TRIANGLE_BYTES * triangles else None
+
+
+def _model_text_format(head: bytes, size: int | None) -> str | None:
+    """PLY, ASCII STL, glTF JSON or OBJ, judged on bytes: their bodies need not be UTF-8."""
+    if _PLY.match(head):
+        return "ply"
+    if _ASCII_STL.match(head):
+        return "stl"
+    if _GLTF_START.match(head) and _GLTF_ASSET.search(head):
+        return "gltf"
+    complete = size is not None and size <= len(head)
+    if _is_obj(head, complete):
+        return "obj"
+    return None
+
+
+def _is_obj(head: bytes, complete: bool) -> bool:
+    """Every line is an OBJ statement with well-formed arguments, and some line is a vertex.
+
+    The last line is ignored unless it is known to be whole, since ``head`` may cut it.
+    """
+    lines = head.split(b"\n")
+    if not complete and not head.endswith(b"\n"):
+        lines.pop()
+    vertices = 0
+    for line in lines:
+        words = line.split()
+        if not words or words[0].startswith(b"#"):
+            continue
+        check = _OBJ_STATEMENTS.get(words[0])
+        if check is None or not check(words[1:]):
+            return False
+        vertices += words[0] == b"v"
+    return vertices > 0
+
+
+def _floats(low: int, high: int) -> Callable[[list[bytes]], bool]:
+    def check(words: list[bytes]) -> bool:
+        if not low <= len(words) <= high:
+            return False
+        try:
+            for word in words:
+                float(word)
+        except ValueError:
+            return False
+        return True
+
+    return check
+
+
+def _indices(low: int) -> Callable[[list[bytes]], bool]:
+    def check(words: list[bytes]) -> bool:
+        return len(words) >= low and all(_OBJ_INDEX.fullmatch(word) for word in words)
+
+    return check
+
+
+def _anything(words: list[bytes]) -> bool:
+    return True
+
+
+def _some(words: list[bytes]) -> bool:
+    return bool(words)
+
+
+_OBJ_STATEMENTS: Final[dict[bytes, Callable[[list[bytes]], bool]]] = {
+    b"v": _floats(3, 7),
+    b"vt": _floats(1, 3),
+    b"vn": _floats(3, 3),
+    b"vp": _floats(1, 3),
+    b"f": _indices(3),
+    b"l": _indices(2),
+    b"p": _indices(1),
+    b"o": _anything,
+    b"g": _anything,
+    b"s": _some,
+    b"mtllib": _some,
+    b"usemtl": _some,
+}
 
 
 def _svg_format(head: bytes) -> str | None:

@@ -9,12 +9,11 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
-from mediamill.media.limits import ImageLimits
-from mediamill.media.specs import DEFAULT_IMAGE_SPECS, VariantSpec
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
 from mediamill.storage.store import ObjectStore
 from mediamill.tasks.pixels import PixelPool
+from mediamill.tasks.recipes import Recipe
 
 CLAIM_LEASE = timedelta(minutes=15)
 
@@ -32,20 +31,14 @@ class PipelineContext:
         sessions: sessionmaker[Session],
         store: ObjectStore,
         pool: PixelPool,
-        specs: tuple[VariantSpec, ...] = DEFAULT_IMAGE_SPECS,
+        recipe: Recipe | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.store = store
         self.pool = pool
-        self.specs = specs
+        self.recipe = recipe or Recipe.from_settings(settings)
         self.lease = CLAIM_LEASE
-        self.limits = ImageLimits(
-            max_bytes=settings.max_upload_bytes,
-            max_pixels=settings.max_image_pixels,
-            max_side=settings.max_image_side,
-            max_animation_pixels=settings.max_animation_pixels,
-        )
 
     @classmethod
     def open(cls, settings: Settings, *, workers: int | None = None) -> PipelineContext:

@@ -8,26 +8,23 @@ core busy while the orchestrating threads store results and write the catalog.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import multiprocessing
 import os
 import resource
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mediamill.media.errors import MediaError, ValidationError
-from mediamill.media.limits import ImageLimits
-from mediamill.media.specs import VariantSpec
+from mediamill.media.rendition import Rendition, VariantId
+from mediamill.tasks.recipes import Recipe, render
 
-if TYPE_CHECKING:
-    from mediamill.media.images import ImageRendition
-
-VariantId = tuple[str, str, str]
+_PACKAGES = {"model": ("trimesh", "vtk"), "document": ("pypdfium2",)}
 
 
 @dataclass(frozen=True)
@@ -37,8 +34,8 @@ class RenderJob:
     blob_id: int
     sha256: str
     media_type: str
-    specs: tuple[VariantSpec, ...]
-    limits: ImageLimits
+    media_format: str
+    recipe: Recipe
     path: str | None = None
     data: bytes | None = None
     only: frozenset[VariantId] | None = None
@@ -49,7 +46,7 @@ class RenderOutcome:
     """A rendition, or the machine-readable reason there is none."""
 
     blob_id: int
-    rendition: ImageRendition | None
+    rendition: Rendition | None
     error_code: str | None
     error_message: str | None
     seconds: float
@@ -57,10 +54,22 @@ class RenderOutcome:
     library_versions: dict[str, str] | None = None
 
 
-def _library_versions() -> dict[str, str]:
+def _library_versions(media_type: str) -> dict[str, str]:
+    """What made a variant, kept on its catalog row.
+
+    Package metadata rather than imports where an import would load a renderer (VTK,
+    PDFium) into the worker just for a version string.
+    """
     import pyvips
 
-    return {"libvips": ".".join(str(pyvips.version(i)) for i in range(3))}
+    versions = {"libvips": ".".join(str(pyvips.version(i)) for i in range(3))}
+    if media_type == "video":
+        from mediamill.media import ffmpeg
+
+        versions["ffmpeg"] = ffmpeg.version()
+    for package in _PACKAGES.get(media_type, ()):
+        versions[package] = importlib.metadata.version(package)
+    return versions
 
 
 def _peak_rss_bytes() -> int:
@@ -96,18 +105,20 @@ def _read_verified(job: RenderJob) -> bytes:
 
 def render_job(job: RenderJob) -> RenderOutcome:
     """Runs in a worker: never raises for bad input, so one asset cannot fail a batch."""
-    # Only workers load the decoders: the orchestrating process never imports libvips.
-    from mediamill.media.images import render_image
-
     started = time.perf_counter()
     code: str
     try:
-        if job.media_type != "image":
-            raise ValidationError("unsupported_type", f"no renderer for {job.media_type}")
-        rendition = render_image(_read_verified(job), job.specs, job.limits, only=job.only)
+        data = _read_verified(job)
+        rendition = render(job.recipe, job.media_type, job.media_format, data, job.sha256, job.only)
         seconds = time.perf_counter() - started
         return RenderOutcome(
-            job.blob_id, rendition, None, None, seconds, _peak_rss_bytes(), _library_versions()
+            job.blob_id,
+            rendition,
+            None,
+            None,
+            seconds,
+            _peak_rss_bytes(),
+            _library_versions(job.media_type),
         )
     except ValidationError as error:
         code, message = error.code, str(error)
@@ -191,12 +202,7 @@ class PixelPool:
 
 
 def missing_variants(
-    specs: Collection[VariantSpec], have: set[VariantId], has_alpha: bool
+    recipe: Recipe, media_type: str, have: set[VariantId], has_alpha: bool
 ) -> frozenset[VariantId]:
-    """The (name, format, version) the current specs want and the blob lacks."""
-    wanted = {
-        (spec.name, fmt.format, spec.version)
-        for spec in specs
-        for fmt in (spec.alpha_formats if has_alpha else spec.formats)
-    }
-    return frozenset(wanted - have)
+    """The (name, format, version) the current recipe wants and the blob lacks."""
+    return recipe.planned_variants(media_type, has_alpha) - frozenset(have)

@@ -11,7 +11,6 @@ import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tenacity import (
     retry,
@@ -22,6 +21,7 @@ from tenacity import (
 
 from mediamill.catalog import repository as repo
 from mediamill.catalog.models import BlobStatus, MediaStatus, Variant
+from mediamill.media.rendition import RenderedVariant, Rendition
 from mediamill.storage.errors import StorageError, TransientStorageError
 from mediamill.storage.headers import IMMUTABLE
 from mediamill.storage.keys import media_key, variant_filename
@@ -29,11 +29,6 @@ from mediamill.storage.store import ObjectStore
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.pixels import RenderJob, RenderOutcome
 from mediamill.tasks.register import PlannedRender
-
-if TYPE_CHECKING:
-    from mediamill.media.images import ImageRendition
-
-EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif", "png": "png"}
 
 retry_transient = retry(
     retry=retry_if_exception_type(TransientStorageError),
@@ -66,14 +61,14 @@ def _get(store: ObjectStore, key: str) -> bytes:
     return store.get(key)
 
 
-def _variant_key(plan: PlannedRender, name: str, fmt: str, version: str) -> str:
+def _variant_key(plan: PlannedRender, rendered: RenderedVariant) -> str:
     return media_key(
         workspace_id=plan.workspace_id,
         entity_type=plan.key_entity.type,
         entity_id=plan.key_entity.id,
         media_type=plan.media_type,
-        version=version,
-        filename=variant_filename(plan.sha256, name, EXTENSIONS.get(fmt, fmt)),
+        version=rendered.spec_version,
+        filename=variant_filename(plan.sha256, rendered.name, rendered.extension),
     )
 
 
@@ -85,8 +80,8 @@ def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
         blob_id=plan.blob_id,
         sha256=plan.sha256,
         media_type=plan.media_type,
-        specs=ctx.specs,
-        limits=ctx.limits,
+        media_format=plan.media_format,
+        recipe=ctx.recipe,
         path=plan.path,
         data=data,
         only=plan.only,
@@ -94,14 +89,14 @@ def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
 
 
 def _write_objects(
-    ctx: PipelineContext, plan: PlannedRender, rendition: ImageRendition, versions: dict[str, str]
+    ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, versions: dict[str, str]
 ) -> list[Variant]:
     """Put the original and every variant; returns the catalog rows to add."""
     if plan.store_original:
         _put(ctx.store, plan.original_key, _read_original(plan), plan.original_mime)
     rows = []
     for rendered in rendition.variants:
-        key = _variant_key(plan, rendered.name, rendered.format, rendered.spec_version)
+        key = _variant_key(plan, rendered)
         _put(ctx.store, key, rendered.data, rendered.mime)
         rows.append(
             Variant(
@@ -127,20 +122,18 @@ def _read_original(plan: PlannedRender) -> bytes:
 
 
 def _commit_success(
-    ctx: PipelineContext, plan: PlannedRender, rendition: ImageRendition, rows: list[Variant]
+    ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, rows: list[Variant]
 ) -> list[uuid.UUID]:
-    info = rendition.info
     with ctx.writing() as session:
         blob = repo.lock_blob(session, plan.blob_id)
         if plan.only is None:
-            blob.width, blob.height = info.width, info.height
+            blob.width, blob.height = rendition.width, rendition.height
             blob.placeholder = rendition.placeholder
             blob.meta = {
                 **blob.meta,
-                "format": info.format,
-                "has_alpha": info.has_alpha,
-                "frames": info.frames,
-                "orientation": info.orientation,
+                **rendition.metadata,
+                "format": rendition.format,
+                "has_alpha": rendition.has_alpha,
             }
         repo.add_variants(session, blob.id, rows)
         blob.status = BlobStatus.ready

@@ -48,6 +48,7 @@ class PlannedRender:
     workspace_id: int
     sha256: str
     media_type: str
+    media_format: str
     extension: str
     key_entity: EntityRef
     original_key: str
@@ -179,6 +180,7 @@ def _plan_render(
         workspace_id=workspace_id,
         sha256=blob.sha256,
         media_type=sniffed.kind,
+        media_format=sniffed.format,
         extension=sniffed.extension,
         key_entity=entity,
         original_key=blob.original_key or "",
@@ -324,7 +326,7 @@ def _refresh_plan(
         return None
     refreshed.add(blob.id)
     have = repo.variant_ids(session, [blob.id])[blob.id]
-    missing = missing_variants(ctx.specs, have, bool(blob.meta.get("has_alpha")))
+    missing = missing_variants(ctx.recipe, sniffed.kind, have, bool(blob.meta.get("has_alpha")))
     if not missing:
         return None
     full = _plan_render(

@@ -11,7 +11,7 @@ from mediamill.media.sniff import SNIFF_BYTES, Sniffed, sniff
 from mediamill.tasks.sources import Source
 
 CHUNK_BYTES = 1024 * 1024
-SUPPORTED_KINDS = frozenset({"image"})
+SUPPORTED_KINDS = frozenset({"image", "video", "model", "document"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def stage(source: Source, max_bytes: int) -> Staged:
     if size == 0:
         return Staged(source, sha256, 0, None, "empty", "upload is empty")
     try:
-        sniffed = sniff(bytes(head))
+        sniffed = sniff(bytes(head), size=size)
     except ValidationError as error:
         return Staged(source, sha256, size, None, error.code, str(error))
     if sniffed.kind not in SUPPORTED_KINDS:

@@ -128,6 +128,32 @@ def test_list_and_show_read_the_catalog(cli: Run, files: dict[str, Path]) -> Non
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_list_filters_by_type_and_show_prints_type_metadata(cli: Run, tmp_path: Path) -> None:
+    from mediamill.media import pdf_samples, video_samples
+
+    clip = video_samples.clip(tmp_path / "clip.mp4", seconds=1)
+    sheet = tmp_path / "sheet.pdf"
+    sheet.write_bytes(pdf_samples.brochure(pages=4))
+    cli("ingest", str(clip), str(sheet), "-w", "acme", "--json")
+
+    videos = json.loads(cli("media", "list", "-w", "acme", "--type", "video", "--json").stdout)
+    documents = json.loads(
+        cli("media", "list", "-w", "acme", "--type", "document", "--json").stdout
+    )
+    assert [r["filename"] for r in videos] == ["clip.mp4"]
+    assert [r["filename"] for r in documents] == ["sheet.pdf"]
+    assert videos[0]["metadata"]["video_codec"] == "h264"
+    assert videos[0]["metadata"]["duration"] == pytest.approx(1.0, abs=0.1)
+    assert documents[0]["metadata"]["pages"] == 4
+    assert {"web"} <= {v["name"] for v in videos[0]["variants"]}
+
+    shown = cli("media", "show", videos[0]["id"]).stdout
+    assert "Metadata" in shown
+    assert "video_codec" in shown
+    assert "h264" in shown
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_backfill_json_then_rerun_is_a_no_op(cli: Run, files: dict[str, Path]) -> None:
     folder = files["a.jpg"].parent
     first = json.loads(cli("backfill", str(folder), "-w", "acme", "--json", check=1).stdout)

@@ -217,7 +217,7 @@ def test_changed_spec_regenerates_only_what_is_missing(catalog: Any, tmp_path: P
 
     def context() -> PipelineContext:
         ctx = PipelineContext.open(get_settings(), workers=1)
-        ctx.specs = changed
+        ctx.recipe = dataclasses.replace(ctx.recipe, image_specs=changed)
         return ctx
 
     (folder / "copy.jpg").write_bytes((folder / "0.jpg").read_bytes())

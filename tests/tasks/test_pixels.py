@@ -9,9 +9,9 @@ import threading
 import time
 
 from mediamill.media import samples
-from mediamill.media.limits import ImageLimits
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
 from mediamill.tasks.pixels import PixelPool, RenderJob, missing_variants
+from mediamill.tasks.recipes import Recipe
 
 
 def _job(blob_id: int, data: bytes) -> RenderJob:
@@ -19,8 +19,8 @@ def _job(blob_id: int, data: bytes) -> RenderJob:
         blob_id=blob_id,
         sha256=hashlib.sha256(data).hexdigest(),
         media_type="image",
-        specs=DEFAULT_IMAGE_SPECS,
-        limits=ImageLimits(),
+        media_format="jpeg",
+        recipe=Recipe(),
         data=data,
     )
 
@@ -63,6 +63,6 @@ def test_a_killed_worker_fails_its_job_and_the_pool_recovers() -> None:
 
 def test_missing_variants_follow_alpha_and_versions() -> None:
     have = {(s.name, f.format, s.version) for s in DEFAULT_IMAGE_SPECS for f in s.formats}
-    assert missing_variants(DEFAULT_IMAGE_SPECS, have, has_alpha=False) == frozenset()
-    alpha_missing = missing_variants(DEFAULT_IMAGE_SPECS, have, has_alpha=True)
+    assert missing_variants(Recipe(), "image", have, has_alpha=False) == frozenset()
+    alpha_missing = missing_variants(Recipe(), "image", have, has_alpha=True)
     assert {fmt for _, fmt, _ in alpha_missing} == {"png"}
