@@ -25,7 +25,7 @@ from PIL import Image
 from mediamill.media.document_specs import DocumentLimits
 from mediamill.media.errors import ValidationError
 from mediamill.media.images import render_image
-from mediamill.media.limits import ImageLimits
+from mediamill.media.limits import ImageLimits, check_file_size
 from mediamill.media.rendition import Rendition, VariantId
 from mediamill.media.sandbox import SandboxLimits, run_isolated
 from mediamill.media.sniff import SNIFF_BYTES, sniff
@@ -106,11 +106,7 @@ def render_document(
 
 def _check_file(path: Path, limits: DocumentLimits) -> None:
     """Size and type from the bytes themselves, before a parser is started."""
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise ValidationError(
-            "too_large", f"the upload is {size} bytes, over the {limits.max_bytes}-byte cap"
-        )
+    check_file_size(path, limits.max_bytes, "document")
     with path.open("rb") as file:
         head = file.read(SNIFF_BYTES)
     sniffed = sniff(head)

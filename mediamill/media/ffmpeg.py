@@ -33,6 +33,7 @@ import ffmpeg
 import imageio_ffmpeg
 
 from mediamill.media.errors import ValidationError
+from mediamill.media.sandbox import resident_bytes
 
 DEMUXERS: Final[Mapping[str, str]] = {
     "mp4": "mov",
@@ -173,7 +174,7 @@ def run(
                     raise ValidationError(
                         "timed_out", f"ffmpeg took longer than {timeout:g} s on {what}"
                     ) from None
-                if memory_bytes is not None and _resident_bytes(process.pid) > memory_bytes:
+                if memory_bytes is not None and resident_bytes(process.pid) > memory_bytes:
                     raise ValidationError(
                         "out_of_memory",
                         f"ffmpeg went over {memory_bytes // (1024 * 1024)} MiB on {what}",
@@ -194,18 +195,6 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.communicate()
-
-
-def _resident_bytes(pid: int) -> int:
-    """VmRSS of a live process, 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return 0
-    return 0
 
 
 def _reason(stderr: bytes, args: Sequence[str]) -> str:

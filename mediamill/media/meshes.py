@@ -21,7 +21,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Final
 
-import fast_simplification  # type: ignore[import-untyped]
+import fast_simplification
 import numpy as np
 import numpy.typing as npt
 import pyvips
@@ -32,7 +32,7 @@ from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
 from mediamill.media.errors import ValidationError
 from mediamill.media.images import ImageRendition, render_image
-from mediamill.media.limits import ImageLimits
+from mediamill.media.limits import ImageLimits, check_file_size
 from mediamill.media.mesh_headers import TEXTURE_FORMATS, check_counts, check_headers, fail
 from mediamill.media.mesh_render import render_views
 from mediamill.media.mesh_specs import (
@@ -299,13 +299,7 @@ def check_upload(path: Path, model_format: str, limits: MeshLimits) -> None:
             f"{model_format!r} is not a model format; models must be "
             + ", ".join(sorted(f.upper() for f in MODEL_FORMATS)),
         )
-    size = path.stat().st_size
-    if size == 0:
-        raise ValidationError("empty", "the upload is empty")
-    if size > limits.max_bytes:
-        raise ValidationError(
-            "too_large", f"the model is {size} bytes, over the {limits.max_bytes}-byte cap"
-        )
+    check_file_size(path, limits.max_bytes, "model")
 
 
 def _what(model_format: str) -> str:

@@ -41,7 +41,7 @@ class SandboxLimits:
             raise ValueError("sandbox limits must be positive")
 
 
-def _resident_bytes(pid: int) -> int:
+def resident_bytes(pid: int) -> int:
     """VmRSS of a live process, 0 once it is gone."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -117,7 +117,7 @@ def _wait(process: Any, receiver: Connection, limits: SandboxLimits, what: str) 
                 return _died(process, what)
         if not process.is_alive() and not receiver.poll(0):
             return _died(process, what)
-        if _resident_bytes(process.pid) > limits.memory_bytes:
+        if resident_bytes(process.pid) > limits.memory_bytes:
             process.kill()
             cap = limits.memory_bytes // MIB
             return ("invalid", "out_of_memory", f"decoding {what} went over {cap} MiB")

@@ -17,6 +17,8 @@ SNIFF_BYTES: Final = 4096
 
 IMAGE_FORMATS: Final = frozenset({"jpeg", "png", "gif", "webp", "avif", "heic", "tiff", "svg"})
 MODEL_FORMATS: Final = frozenset({"glb", "gltf", "obj", "stl", "ply"})
+ACCEPTED_VIDEO_FORMATS: Final = frozenset({"mp4", "mov", "webm", "mkv"})
+"""Sniffed video containers the pipeline renders; 3GP and AVI are named, then refused."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,13 @@ def sniff(head: bytes, *, size: int | None = None) -> Sniffed:
     if found is None:
         raise ValidationError(
             "unsupported_type",
-            "the content is not a supported type; images must be "
+            "the content is not a supported type; accepted are images ("
             + ", ".join(sorted(f.upper() for f in IMAGE_FORMATS))
-            + "; models must be "
-            + ", ".join(sorted(f.upper() for f in MODEL_FORMATS)),
+            + "), videos ("
+            + ", ".join(sorted(f.upper() for f in ACCEPTED_VIDEO_FORMATS))
+            + "), 3D models ("
+            + ", ".join(sorted(f.upper() for f in MODEL_FORMATS))
+            + ") and PDF documents",
         )
     return _TYPES[found]
 

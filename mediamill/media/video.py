@@ -32,10 +32,10 @@ from mediamill.media.errors import ValidationError
 from mediamill.media.ffmpeg import command, open_input, read_streams, run, version
 from mediamill.media.geometry import plan_size
 from mediamill.media.images import ImageRendition, render_image
-from mediamill.media.limits import ImageLimits
+from mediamill.media.limits import ImageLimits, check_file_size
 from mediamill.media.rendition import RenderedVariant, Rendition, VariantId, wanted
 from mediamill.media.sandbox import SandboxLimits, run_isolated
-from mediamill.media.sniff import SNIFF_BYTES, sniff
+from mediamill.media.sniff import ACCEPTED_VIDEO_FORMATS, SNIFF_BYTES, sniff
 from mediamill.media.specs import VariantSpec
 from mediamill.media.thumbhash import MAX_SIDE as PLACEHOLDER_SIDE
 from mediamill.media.video_specs import (
@@ -47,7 +47,7 @@ from mediamill.media.video_specs import (
     fit_even,
 )
 
-SUPPORTED_CONTAINERS: Final = frozenset({"mp4", "mov", "webm", "mkv"})
+SUPPORTED_CONTAINERS: Final = ACCEPTED_VIDEO_FORMATS
 """Containers accepted by content; 3GP, AVI and the rest are refused before FFmpeg sees them."""
 
 MP4_MIME: Final = "video/mp4"
@@ -116,13 +116,7 @@ def _check_upload(path: Path, container: str, limits: VideoLimits) -> None:
             f"{container!r} videos are not accepted; send "
             + ", ".join(sorted(c.upper() for c in SUPPORTED_CONTAINERS)),
         )
-    size = path.stat().st_size
-    if size == 0:
-        raise ValidationError("empty", "the upload is empty")
-    if size > limits.max_bytes:
-        raise ValidationError(
-            "too_large", f"the video is {size} bytes, over the {limits.max_bytes}-byte cap"
-        )
+    check_file_size(path, limits.max_bytes, "video")
     with path.open("rb") as file:
         head = file.read(SNIFF_BYTES)
     try:

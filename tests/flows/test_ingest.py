@@ -11,9 +11,7 @@ import pytest
 from prefect import flow
 from sqlalchemy import func, select
 
-from mediamill.catalog import migrate
 from mediamill.catalog import repository as repo
-from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import (
     Attachment,
     AuditEvent,
@@ -36,14 +34,6 @@ from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.sources import discover
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-@pytest.fixture
-def catalog(home: Path) -> Any:
-    engine = make_engine(get_settings().resolved_database_url)
-    migrate.upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

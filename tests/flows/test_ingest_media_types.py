@@ -9,8 +9,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from mediamill.catalog import migrate
-from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import Blob, Media, MediaStatus, MediaType
 from mediamill.catalog.views import media_record
 from mediamill.flows.ingest import backfill
@@ -19,14 +17,6 @@ from mediamill.settings import get_settings
 from mediamill.storage.factory import open_store
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-@pytest.fixture
-def catalog(home: Path) -> Any:
-    engine = make_engine(get_settings().resolved_database_url)
-    migrate.upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
@@ -136,3 +126,35 @@ def _check_failures(catalog: Any) -> None:
         types = {m.original_filename: m.media_type for m in failed}
     assert types["no-position.glb"] == MediaType.model
     assert types["cut.pdf"] == MediaType.document
+
+
+def test_an_hls_ladder_is_published_with_references_that_resolve(
+    catalog: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIAMILL_VIDEO_HLS", "true")
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    video_samples.clip(folder / "clip.mp4", width=320, height=240, seconds=1)
+    summary = backfill(str(folder), "acme")
+    assert summary["ingested"] == 1, summary
+
+    store = open_store(get_settings())
+    (record,) = _records(catalog).values()
+    hls = [v for v in record["variants"] if v["name"].startswith("hls")]
+    master = next(v for v in hls if v["name"] == "hls")
+    assert store.head(master["key"]).content_type == "application/vnd.apple.mpegurl"
+    directory = master["key"].rsplit("/", 1)[0]
+    stored = {v["key"] for v in hls}
+    playlists = [v for v in hls if v["format"] == "m3u8"]
+    assert len(playlists) >= 2  # the master and at least one rung
+    for playlist in playlists:
+        text = store.get(playlist["key"]).decode()
+        assert text.startswith("#EXTM3U")
+        references = [
+            line.split('URI="')[1].split('"')[0] if 'URI="' in line else line
+            for line in text.splitlines()
+            if line and (not line.startswith("#") or 'URI="' in line)
+        ]
+        assert references
+        for reference in references:
+            assert f"{directory}/{reference}" in stored, (playlist["name"], reference)

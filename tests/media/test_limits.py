@@ -1,12 +1,14 @@
-"""Limits are plain data with the documented defaults."""
+"""Limits are plain data with the documented defaults; the size check runs before any parser."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from mediamill.media.limits import ImageLimits
+from mediamill.media.errors import ValidationError
+from mediamill.media.limits import ImageLimits, check_file_size
 
 
 def test_defaults() -> None:
@@ -27,3 +29,18 @@ def test_frozen() -> None:
 def test_refuses_non_positive_ints(value: object) -> None:
     with pytest.raises(ValueError, match="max_pixels"):
         ImageLimits(max_pixels=value)  # type: ignore[arg-type]
+
+
+def test_check_file_size_refuses_empty_and_oversize_files(tmp_path: Path) -> None:
+    path = tmp_path / "upload.bin"
+    path.write_bytes(b"")
+    with pytest.raises(ValidationError) as empty:
+        check_file_size(path, 10, "video")
+    assert empty.value.code == "empty"
+    path.write_bytes(b"x" * 11)
+    with pytest.raises(ValidationError) as large:
+        check_file_size(path, 10, "video")
+    assert large.value.code == "too_large"
+    assert "the video is 11 bytes, over the 10-byte cap" in str(large.value)
+    path.write_bytes(b"x" * 10)
+    assert check_file_size(path, 10, "video") == 10
