@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     decode_memory_mb: int = Field(
         3072, gt=0, description="Memory limit of one isolated decode (3D, PDF)."
     )
+    retention_days: int = Field(
+        30, gt=0, description="How long a soft-deleted media can be restored before purge."
+    )
+    upload_ttl_hours: int = Field(
+        24, gt=0, description="Age after which a never-attached upload is soft-deleted."
+    )
+    orphan_grace_minutes: int = Field(
+        60, gt=0, description="Age under which an unreferenced object is never swept."
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, gt=0, description="Processes for pixel work."
     )
