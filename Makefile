@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(PYTHON) -m uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test lint bench serve-stop clean
+.PHONY: install demo test lint bench serve serve-stop clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,9 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench
+
+serve: install
+	$(BIN)/mediamill serve
 
 serve-stop: install
 	$(BIN)/mediamill server stop

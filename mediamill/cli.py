@@ -495,6 +495,22 @@ def server_status() -> None:
 
 
 @app.command()
+def serve() -> None:
+    """Prefect server, every deployment in prefect.yaml and a worker, until Ctrl-C."""
+    from mediamill.deployments.serve import ServeError
+    from mediamill.deployments.serve import serve as run_serve
+
+    settings = _settings()
+    with _catalog(settings, migrate_embedded=True):
+        pass
+    try:
+        code = run_serve(settings, console.print)
+    except ServeError as error:
+        raise _fail(str(error)) from error
+    raise typer.Exit(code)
+
+
+@app.command()
 def demo(
     photos: Annotated[int, typer.Option(min=1, max=500, help="Generated photos.")] = 12,
     workspace: Annotated[str, typer.Option("--workspace", "-w")] = "demo",

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediamill.catalog import migrate
 from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
@@ -43,9 +44,14 @@ class PipelineContext:
     @classmethod
     def open(cls, settings: Settings, *, workers: int | None = None) -> PipelineContext:
         """Build engine, store and pool from settings: only at the edge of a run."""
+        engine = make_engine(settings.resolved_database_url)
+        if not migrate.is_current(engine):
+            # A deployment run on a catalog nobody upgraded fails here, saying what to do,
+            # not on its first query with "no such table".
+            engine.dispose()
+            migrate.require_current(settings.resolved_database_url)
         pool = PixelPool(workers or settings.workers)
-        sessions = make_session_factory(make_engine(settings.resolved_database_url))
-        return cls(settings, sessions, open_store(settings), pool)
+        return cls(settings, make_session_factory(engine), open_store(settings), pool)
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

@@ -1,0 +1,187 @@
+"""``mediamill serve`` against a real Prefect server: deployments, an event trigger, a worker.
+
+Everything runs as a user would run it: the command in a subprocess, the server it starts,
+``prefect deploy --all`` from prefect.yaml, a process worker, and an event emitted with
+Prefect's own CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mediamill.media import samples
+
+BIN = Path(sys.executable).parent
+WAIT_S = 240.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = probe()
+        except httpx.HTTPError:
+            found = None
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Served:
+    """A running ``mediamill serve`` and the API of the server it started."""
+
+    def __init__(self, process: subprocess.Popen[bytes], api: str, env: dict[str, str]):
+        self.process = process
+        self.api = api
+        self.env = env
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        response = httpx.post(f"{self.api}{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def deployment(self, name: str) -> dict[str, Any] | None:
+        found = self.post("/deployments/filter", {"deployments": {"name": {"any_": [name]}}})
+        return found[0] if found else None
+
+    def finished_runs(self, deployment_id: str) -> list[dict[str, Any]]:
+        runs = self.post(
+            "/flow_runs/filter",
+            {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}},
+        )
+        return [run for run in runs if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED")]
+
+    def prefect(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "prefect"), *args],
+            env={**self.env, "PREFECT_API_URL": self.api},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    home = tmp_path / "home"
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "MEDIAMILL_"))
+    }
+    env |= {
+        "MEDIAMILL_HOME": str(home),
+        "MEDIAMILL_PREFECT_PORT": str(port),
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "2",
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [str(BIN / "mediamill"), "serve"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    running = Served(process, f"http://127.0.0.1:{port}/api", env)
+    try:
+        _wait_for("the deployments", lambda: running.deployment("backfill"))
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        subprocess.run(
+            [str(BIN / "mediamill"), "server", "stop"], env=env, capture_output=True, check=False
+        )
+        log.close()
+
+
+def _media(home: Path) -> list[dict[str, Any]]:
+    listed = subprocess.run(
+        [str(BIN / "mediamill"), "media", "list", "-w", "acme", "--json"],
+        env={**os.environ, "MEDIAMILL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    records: list[dict[str, Any]] = json.loads(listed.stdout)
+    return records
+
+
+def test_an_upload_event_triggers_an_ingest_and_ctrl_c_stops_everything(
+    served: Served, tmp_path: Path
+) -> None:
+    upload = tmp_path / "upload-7f3a.jpg"
+    upload.write_bytes(samples.photo_jpeg(640, 480, seed=5))
+    deployment = served.deployment("ingest-media")
+    assert deployment is not None
+
+    payload = {"path": str(upload), "workspace": "acme", "filename": "red shoe.jpg"}
+    served.prefect(
+        "event",
+        "emit",
+        "mediamill.upload.received",
+        "--resource-id",
+        "mediamill.upload.7f3a",
+        "--payload",
+        json.dumps(payload),
+    )
+
+    (run,) = _wait_for("the triggered run", lambda: served.finished_runs(deployment["id"]))
+    assert run["state_type"] == "COMPLETED", run
+    assert run["parameters"]["workspace"] == "acme"
+    assert run["parameters"]["filename"] == "red shoe.jpg"
+    assert run["parameters"]["entity"] is None
+    (media,) = _media(Path(served.env["MEDIAMILL_HOME"]))
+    assert (media["filename"], media["status"]) == ("red shoe.jpg", "ready")
+
+    served.process.send_signal(signal.SIGINT)
+    assert served.process.wait(timeout=60) == 0
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{served.api}/health", timeout=2)
+
+
+def test_a_deployment_runs_on_demand_from_the_prefect_cli(served: Served, tmp_path: Path) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for seed in range(2):
+        (folder / f"{seed}.jpg").write_bytes(samples.photo_jpeg(320, 240, seed=seed))
+    deployment = served.deployment("backfill")
+    assert deployment is not None
+
+    served.prefect(
+        "deployment",
+        "run",
+        "backfill/backfill",
+        "--param",
+        f"source={folder}",
+        "--param",
+        "workspace=acme",
+    )
+
+    (run,) = _wait_for("the backfill run", lambda: served.finished_runs(deployment["id"]))
+    assert run["state_type"] == "COMPLETED", run
+    assert len(_media(Path(served.env["MEDIAMILL_HOME"]))) == 2
