@@ -24,6 +24,8 @@ from mediamill.settings import Settings, get_settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from mediamill.catalog.lifecycle import Entity
+
 app = typer.Typer(
     name="mediamill",
     help="Media pipeline for commerce: validate, dedupe, optimise and publish uploads.",
@@ -31,7 +33,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-media_app = typer.Typer(help="Read the media catalog.", no_args_is_help=True)
+media_app = typer.Typer(help="Read and manage the media catalog.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the catalog database.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 server_app = typer.Typer(help="The local Prefect server that runs report to.", no_args_is_help=True)
@@ -427,6 +429,100 @@ def media_show(
     console.print(variants)
 
 
+# -- quotas: usage per workspace and user, setting a workspace quota ------------------------
+
+quota_app = typer.Typer(help="Workspace storage quotas.", no_args_is_help=True)
+app.add_typer(quota_app, name="quota")
+
+
+@app.command("usage")
+def usage_command(
+    workspace: WorkspaceOption,
+    by_user: Annotated[bool, typer.Option("--by-user", help="Also one row per uploader.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Bytes and media a workspace stores, logical and after dedupe, against its quota."""
+    from mediamill.catalog.quota import quota_state
+    from mediamill.catalog.usage import as_records, usage
+
+    settings = _settings()
+    with _catalog(settings) as session:
+        found = as_records(usage(session, workspace))
+        users = as_records(usage(session, workspace, by_user=True)) if by_user else None
+    if not found:
+        raise _fail(f"no workspace {workspace!r}", code=1)
+    summary = found[0]
+    summary["quota_state"] = quota_state(summary["physical_bytes"], summary["quota_bytes"]).value
+    if users is not None:
+        summary["users"] = users
+    if as_json:
+        _print_json(summary)
+        return
+    console.print(_usage_table(summary))
+    if users is not None:
+        console.print(_users_table(users))
+
+
+def _usage_table(summary: dict[str, Any]) -> Table:
+    from mediamill.catalog.quota import format_size
+
+    quota = summary["quota_bytes"]
+    used = summary["physical_bytes"]
+    share = f" ({100 * used / quota:.1f}% used)" if quota else ""
+    table = Table(title=f"Usage of {summary['workspace']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("quota", f"{format_size(quota)}{share}: {summary['quota_state']}")
+    for label, prefix in (("physical (deduped)", "physical"), ("logical (as owned)", "logical")):
+        originals = format_size(summary[f"{prefix}_original_bytes"])
+        variants = format_size(summary[f"{prefix}_variant_bytes"])
+        total = format_size(summary[f"{prefix}_bytes"])
+        table.add_row(label, f"{total} = {originals} originals + {variants} variants")
+    table.add_row("media", str(summary["media"]))
+    for column in ("images", "videos", "models", "documents"):
+        table.add_row(f"  {column}", str(summary[column]))
+    table.add_row("blobs", str(summary["blobs"]))
+    table.add_row("failed uploads", str(summary["failed"]))
+    return table
+
+
+def _users_table(users: Sequence[dict[str, Any]]) -> Table:
+    from mediamill.catalog.quota import format_size
+
+    table = Table(title="Usage by uploader")
+    for column in ("user", "media", "blobs", "logical", "physical"):
+        table.add_column(column, justify="left" if column == "user" else "right")
+    for user in users:
+        table.add_row(
+            user["user"] or "(unknown)",
+            str(user["media"]),
+            str(user["blobs"]),
+            format_size(user["logical_bytes"]),
+            format_size(user["physical_bytes"]),
+        )
+    return table
+
+
+@quota_app.command("set")
+def quota_set(
+    workspace: Annotated[str, typer.Argument(help="Workspace slug.")],
+    size: Annotated[str, typer.Argument(help="Bytes, a size such as 5GB or 500MiB, or none.")],
+) -> None:
+    """Set a workspace's quota (`none` lifts it); uploads that would not fit then fail."""
+    from mediamill.catalog.quota import format_size, parse_size, set_quota
+
+    settings = _settings()
+    try:
+        quota = parse_size(size)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    with _catalog(settings, migrate_embedded=True) as session:
+        set_quota(session, workspace, quota)
+        session.commit()
+    exact = f" ({quota:,} bytes)" if quota is not None else ""
+    console.print(f"quota of {workspace}: {format_size(quota)}{exact}")
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply catalog migrations (Alembic) up to REVISION."""
@@ -462,6 +558,63 @@ def config_check() -> None:
         errors.print(f"[red]error:[/red] {problem}", soft_wrap=True)
     if problems:
         raise typer.Exit(1)
+
+
+check_app = typer.Typer(help="Check the catalog's data.", no_args_is_help=True)
+app.add_typer(check_app, name="check")
+
+
+@check_app.command("catalog")
+def check_catalog(
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only this workspace.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the catalog health suite; exit 1 when an expectation fails.
+
+    Runs the Great Expectations suite in this process, without Prefect: the daily
+    `catalog-health` flow runs the same suite and publishes it as an artifact.
+    """
+    from mediamill.catalog.errors import NotFound
+    from mediamill.catalog.health import check_catalog as run_suite
+    from mediamill.storage.keys import workspace_prefix
+    from mediamill.tasks.recipes import Recipe
+
+    settings = _settings()
+    with _catalog(settings) as session:
+        try:
+            report = run_suite(
+                session.connection(),
+                planned_variants=Recipe.from_settings(settings).planned_variants,
+                workspace_prefix=workspace_prefix,
+                workspace=workspace,
+            )
+        except NotFound as error:
+            raise _fail(str(error)) from error
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        console.print(_health_table(report.as_dict()))
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+def _health_table(report: dict[str, Any]) -> Table:
+    scope = report["workspace"] or "every workspace"
+    table = Table(title=f"Catalog health: {scope}")
+    for column in ("expectation", "table", "result", "checked", "unexpected", "sample"):
+        table.add_column(column, overflow="fold")
+    for row in report["expectations"]:
+        table.add_row(
+            row["expectation"],
+            row["table"],
+            "[green]ok[/green]" if row["success"] else "[red]failed[/red]",
+            str(row["checked"]),
+            str(row["unexpected"]),
+            "\n".join(row["sample"]),
+        )
+    return table
 
 
 @server_app.command("start")
@@ -522,6 +675,294 @@ def demo(
     with _catalog(settings, migrate_embedded=True):
         pass
     run_demo(settings, console, photos=photos, workspace=workspace, backfill=run_backfill)
+
+
+# -- media lifecycle: attachments, delete and restore, entity cleanup, sweeps --------------
+
+entity_app = typer.Typer(
+    help="Media attached to entities of the host platform.", no_args_is_help=True
+)
+sweep_app = typer.Typer(
+    help="Orphan sweep and purge (deployments run them on a schedule).", no_args_is_help=True
+)
+app.add_typer(entity_app, name="entity")
+app.add_typer(sweep_app, name="sweep")
+
+MediaIdArgument = Annotated[str, typer.Argument(help="A media id, as printed by ingest or list.")]
+EntityArgument = Annotated[str, typer.Argument(help="The entity, as TYPE:ID.")]
+RequiredEntityOption = Annotated[
+    str, typer.Option("--entity", "-e", help="The entity, as TYPE:ID.")
+]
+ScopeOption = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Only act in this workspace.")
+]
+ActorOption = Annotated[
+    str | None, typer.Option("--user", "-u", help="Who acts, for the audit trail.")
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Report the plan; change nothing.")]
+
+
+def _entity(text: str) -> Entity:
+    from mediamill.catalog.lifecycle import Entity
+    from mediamill.tasks.sources import EntityRef
+
+    try:
+        ref = EntityRef.parse(text)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    return Entity(ref.type, ref.id)
+
+
+def _media_uuid(media_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(media_id)
+    except ValueError as error:
+        raise _fail(f"{media_id!r} is not a media id") from error
+
+
+@contextmanager
+def _writing(settings: Settings) -> Iterator[Session]:
+    """One write transaction that commits when the block ends without an error."""
+    from mediamill.catalog.engine import begin_immediate
+
+    with _catalog(settings) as session, session.begin():
+        begin_immediate(session)
+        yield session
+
+
+def _scope_id(session: Session, workspace: str | None) -> int | None:
+    """The workspace to look in; an unknown one matches nothing rather than everything."""
+    from mediamill.catalog import repository as repo
+
+    if workspace is None:
+        return None
+    found = repo.find_workspace(session, workspace)
+    return found.id if found else -1
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Unknown ids (another workspace's included) and forbidden changes: exit 1, clearly."""
+    from mediamill.catalog.errors import NotFound
+    from mediamill.catalog.lifecycle import Refused
+
+    try:
+        yield
+    except (NotFound, Refused) as error:
+        raise _fail(str(error), code=1) from error
+
+
+@app.command()
+def attach(
+    media_id: MediaIdArgument,
+    entity: RequiredEntityOption,
+    workspace: ScopeOption = None,
+    user: ActorOption = None,
+) -> None:
+    """Attach a media to an entity, at the end of its gallery; attaching twice is a no-op."""
+    from mediamill.catalog import lifecycle as life
+
+    settings = _settings()
+    target, wanted = _entity(entity), _media_uuid(media_id)
+    with _refusals(), _writing(settings) as session:
+        media = life.lock_media(session, wanted, _scope_id(session, workspace))
+        attachment, created = life.attach(session, media, target, user)
+        position = attachment.position
+    verb = "attached" if created else "already attached"
+    console.print(f"media {wanted} {verb} to {target} at position {position}")
+
+
+@app.command()
+def detach(
+    media_id: MediaIdArgument,
+    entity: RequiredEntityOption,
+    workspace: ScopeOption = None,
+    user: ActorOption = None,
+) -> None:
+    """Detach a media from an entity; the media itself stays."""
+    from mediamill.catalog import lifecycle as life
+
+    settings = _settings()
+    target, wanted = _entity(entity), _media_uuid(media_id)
+    with _refusals(), _writing(settings) as session:
+        media = life.lock_media(session, wanted, _scope_id(session, workspace))
+        detached = life.detach(session, media, target, user)
+    if not detached:
+        raise _fail(f"media {wanted} is not attached to {target}", code=1)
+    console.print(f"media {wanted} detached from {target}")
+
+
+@entity_app.command("media")
+def entity_media(
+    entity: EntityArgument, workspace: WorkspaceOption, as_json: JsonOption = False
+) -> None:
+    """The entity's media in gallery order (deleted media left out)."""
+    from mediamill.catalog import lifecycle as life
+    from mediamill.catalog import repository as repo
+    from mediamill.catalog.views import media_record
+
+    settings = _settings()
+    target = _entity(entity)
+    url_for = _url_for(settings)
+    with _catalog(settings) as session:
+        found = repo.find_workspace(session, workspace)
+        rows = life.entity_media(session, found.id, target) if found else []
+        records = [media_record(m, url_for) for m in rows]
+    if as_json:
+        _print_json(records)
+    else:
+        console.print(_media_table(records, f"Media of {target} in {workspace}"))
+
+
+def _report_tables(report: dict[str, Any], title: str) -> list[Table]:
+    counts = Table(title=f"{'Dry run: ' if report['dry_run'] else ''}{title}")
+    for column in ("action", "planned", "done", "skipped"):
+        counts.add_column(column, justify="left" if column == "action" else "right")
+    for action, per_status in sorted(report["counts"].items()):
+        counts.add_row(action, *(str(per_status.get(s, 0)) for s in ("planned", "done", "skipped")))
+    steps = Table(title="Steps")
+    for column in ("action", "status", "workspace", "media or object", "reason"):
+        steps.add_column(column, overflow="fold")
+    for step in report["actions"]:
+        target = step["media_id"] or step["subject"] or ""
+        steps.add_row(
+            step["action"], step["status"], step["workspace"], target, step["reason"] or ""
+        )
+    return [counts, steps] if report["actions"] else [counts]
+
+
+def _run_lifecycle_flow(settings: Settings, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a lifecycle flow in this process, against the configured or local Prefect API."""
+    with _catalog(settings, migrate_embedded=True):
+        pass
+    _start_prefect(settings)
+    from mediamill.flows.delivery import wait_for_delivery
+
+    try:
+        return run()
+    finally:
+        wait_for_delivery()
+
+
+def _print_report(report: dict[str, Any], title: str, as_json: bool) -> None:
+    if as_json:
+        _print_json(report)
+        return
+    for table in _report_tables(report, title):
+        console.print(table)
+
+
+@entity_app.command("delete")
+def entity_delete(
+    entity: EntityArgument,
+    workspace: WorkspaceOption,
+    user: ActorOption = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The entity was deleted: detach its media, soft-delete those uploaded for it alone."""
+    settings = _settings()
+    target = _entity(entity)
+
+    def run() -> dict[str, Any]:
+        from mediamill.flows.lifecycle import entity_cleanup
+
+        return entity_cleanup(workspace, str(target), actor=user, dry_run=dry_run)
+
+    report = _run_lifecycle_flow(settings, run)
+    _print_report(report, f"Entity {target} deleted in {workspace}", as_json)
+
+
+@media_app.command("delete")
+def media_delete(
+    media_id: MediaIdArgument,
+    workspace: ScopeOption = None,
+    user: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Soft-delete a media: hidden at once, restorable for MEDIAMILL_RETENTION_DAYS."""
+    from datetime import timedelta
+
+    from mediamill.catalog import lifecycle as life
+    from mediamill.catalog.models import MediaStatus
+    from mediamill.catalog.repository import utcnow
+    from mediamill.catalog.views import media_record
+
+    settings = _settings()
+    wanted = _media_uuid(media_id)
+    url_for = _url_for(settings)
+    with _refusals(), _writing(settings) as session:
+        media = life.lock_media(session, wanted, _scope_id(session, workspace))
+        if media.status == MediaStatus.purged:
+            raise life.Refused(f"media {wanted} was purged")
+        deleted = life.soft_delete(session, media, actor=user, now=utcnow(), reason="user")
+        until = life.restorable_until(media, timedelta(days=settings.retention_days))
+        record = media_record(media, url_for)
+    if as_json:
+        _print_json(record)
+        return
+    state = "deleted" if deleted else "already deleted"
+    console.print(f"media {wanted} {state}; restorable until {until:%Y-%m-%d %H:%M} UTC")
+
+
+@media_app.command("restore")
+def media_restore(
+    media_id: MediaIdArgument,
+    workspace: ScopeOption = None,
+    user: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a soft delete, within MEDIAMILL_RETENTION_DAYS of it."""
+    from datetime import timedelta
+
+    from mediamill.catalog import lifecycle as life
+    from mediamill.catalog.repository import utcnow
+    from mediamill.catalog.views import media_record
+
+    settings = _settings()
+    wanted = _media_uuid(media_id)
+    url_for = _url_for(settings)
+    retention = timedelta(days=settings.retention_days)
+    with _refusals(), _writing(settings) as session:
+        media = life.lock_media(session, wanted, _scope_id(session, workspace))
+        status = life.restore(session, media, actor=user, now=utcnow(), retention=retention)
+        record = media_record(media, url_for)
+    if as_json:
+        _print_json(record)
+    else:
+        console.print(f"media {wanted} restored ({status.value})")
+
+
+@sweep_app.command("orphans")
+def sweep_orphans(
+    workspace: ScopeOption = None, dry_run: DryRunOption = False, as_json: JsonOption = False
+) -> None:
+    """Expire never-attached uploads, delete stray objects, flag rows whose objects are gone."""
+    settings = _settings()
+
+    def run() -> dict[str, Any]:
+        from mediamill.flows.sweeps import orphan_sweep
+
+        return orphan_sweep(workspace, dry_run=dry_run)
+
+    report = _run_lifecycle_flow(settings, run)
+    _print_report(report, f"Orphan sweep of {workspace or 'every workspace'}", as_json)
+
+
+@sweep_app.command("purge")
+def sweep_purge(
+    workspace: ScopeOption = None, dry_run: DryRunOption = False, as_json: JsonOption = False
+) -> None:
+    """Purge media deleted longer ago than the retention period, and their unused objects."""
+    settings = _settings()
+
+    def run() -> dict[str, Any]:
+        from mediamill.flows.sweeps import purge
+
+        return purge(workspace, dry_run=dry_run)
+
+    report = _run_lifecycle_flow(settings, run)
+    _print_report(report, f"Purge of {workspace or 'every workspace'}", as_json)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ __all__ = [
     "Media",
     "MediaStatus",
     "MediaType",
+    "QuotaSnapshot",
+    "QuotaState",
     "Variant",
     "Workspace",
 ]
@@ -62,6 +64,15 @@ class BlobStatus(enum.StrEnum):
     processing = "processing"
     ready = "ready"
     failed = "failed"
+
+
+class QuotaState(enum.StrEnum):
+    """Where a workspace's usage stands against its quota (warning from 80%)."""
+
+    unlimited = "unlimited"
+    ok = "ok"
+    warning = "warning"
+    exceeded = "exceeded"
 
 
 # Shared column sizes, so the same kind of value has the same width in every table.
@@ -278,3 +289,46 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = _created_at()
 
     __table_args__ = (sa.Index(None, "workspace_id", "created_at"),)
+
+
+class QuotaSnapshot(Base):
+    """A workspace's usage against its quota at one moment, written by the quota sweep.
+
+    History, never updated: usage over time, billing, and "when did this workspace cross
+    80%?". Sizes are split as `mediamill.catalog.usage` reports them: logical bytes count
+    the blob of every live media (a duplicate upload counts again), physical bytes count
+    each stored blob once, and each is the sum of its original and variant parts.
+    """
+
+    __tablename__ = "quota_snapshots"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id"))
+    taken_at: Mapped[datetime] = _created_at()
+    # The quota in force when the snapshot was taken; NULL means unlimited.
+    quota_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    state: Mapped[QuotaState] = mapped_column(str_enum(QuotaState, "quota_state"))
+    media_count: Mapped[int]
+    blob_count: Mapped[int]
+    # Live media per type, e.g. {"image": 12, "video": 1}: a new media type needs no migration.
+    media_by_type: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    logical_original_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    logical_variant_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    physical_original_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    physical_variant_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    # The sweep's Prefect flow run; Prefect's own id, so no foreign key.
+    flow_run_id: Mapped[uuid.UUID | None]
+
+    __table_args__ = (
+        # A workspace's history, newest first.
+        sa.Index(None, "workspace_id", "taken_at"),
+        sa.CheckConstraint("quota_bytes IS NULL OR quota_bytes >= 0", name="quota_bytes"),
+    )
+
+    @property
+    def logical_bytes(self) -> int:
+        return self.logical_original_bytes + self.logical_variant_bytes
+
+    @property
+    def physical_bytes(self) -> int:
+        return self.physical_original_bytes + self.physical_variant_bytes

@@ -1,7 +1,10 @@
 """Decide, in one catalog transaction per batch, what each staged upload needs.
 
 This is where dedupe happens: one blob per (workspace, sha256), claimed before any pixel
-work so that identical uploads racing each other end with one blob and one rendering.
+work so that identical uploads racing each other end with one blob and one rendering. It is
+also where the workspace quota is enforced: a new blob is claimed only once admitted, in
+the same transaction (see `mediamill.catalog.quota`), so parallel uploads cannot together
+overrun it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from mediamill.catalog.models import (
     MediaStatus,
     MediaType,
 )
+from mediamill.catalog.quota import QUOTA_EXCEEDED, QuotaGate
 from mediamill.media.sniff import Sniffed
 from mediamill.storage.keys import ORIGINAL_VERSION, media_key, original_filename
 from mediamill.tasks.context import PipelineContext
@@ -33,7 +37,7 @@ from mediamill.tasks.staging import Staged
 
 UNATTACHED = EntityRef(type="library", id="unattached")
 # Failures worth another attempt on a rerun: nothing about the content was wrong.
-RETRYABLE_CODES = frozenset({"storage_error", "worker_crashed", "unreadable"})
+RETRYABLE_CODES = frozenset({"storage_error", "worker_crashed", "unreadable", QUOTA_EXCEEDED})
 # A raw SVG must never be served as image/svg+xml from the media domain.
 UNSERVABLE_MIMES = frozenset({"image/svg+xml"})
 
@@ -80,6 +84,18 @@ class _BatchState:
     blobs: dict[str, Blob]
     handled: dict[str, Blob] = field(default_factory=dict)
     refreshed: set[int] = field(default_factory=set)
+    quota: QuotaGate | None = None
+
+    def admit(self, session: Session, workspace_id: int, size: int) -> str | None:
+        """Reserve quota for a blob about to be stored; ``None`` when admitted, else why not."""
+        if self.quota is None:
+            self.quota = QuotaGate(session, workspace_id)
+        return self.quota.admit(size)
+
+    def refund(self, size: int) -> None:
+        """Give a reservation back: the blob turned out to be stored already."""
+        if self.quota is not None:
+            self.quota.refund(size)
 
 
 def _entity_for(staged: Staged) -> EntityRef:
@@ -266,6 +282,9 @@ def _link_blob(
         return _settle_against(session, index, media, state.handled[sha])
     blob = state.blobs.get(sha)
     if blob is None:
+        refusal = state.admit(session, workspace_id, staged.size)
+        if refusal is not None:
+            return _refuse(session, index, media, refusal)
         blob, ours = repo.claim_blob(
             session,
             workspace_id=workspace_id,
@@ -285,13 +304,17 @@ def _link_blob(
                 "render",
                 render=_plan_render(workspace_id, staged, blob, sniffed, entity),
             )
+        state.refund(staged.size)  # another run stored this content meanwhile: no new bytes
     blob = repo.lock_blob(session, blob.id)
+    retryable = blob.status == BlobStatus.failed and blob.error_code in RETRYABLE_CODES
+    # A failed blob released its reservation: storing it after all takes a new one.
+    if retryable and (refusal := state.admit(session, workspace_id, blob.size)) is not None:
+        return _refuse(session, index, media, refusal)
     state.handled[sha] = blob
     media.blob_id = blob.id
     abandoned = blob.status == BlobStatus.processing and (
         resumed or repo.lease_expired(blob, ctx.lease)
     )
-    retryable = blob.status == BlobStatus.failed and blob.error_code in RETRYABLE_CODES
     if abandoned or retryable:
         repo.reclaim_blob(session, blob)
         key_entity = EntityRef(
@@ -334,6 +357,13 @@ def _refresh_plan(
     )
     # The original is already stored: render from it, and only what is missing.
     return dataclasses.replace(full, path=None, data=None, store_original=False, only=missing)
+
+
+def _refuse(session: Session, index: int, media: Media, reason: str) -> Registration:
+    """Fail an upload the quota has no room for; it claims no blob and changes nothing else."""
+    media.blob_id = None
+    _fail(session, media, QUOTA_EXCEEDED, reason)
+    return Registration(index, media.id, "failed", QUOTA_EXCEEDED, reason, settled=[media.id])
 
 
 def _settle_against(session: Session, index: int, media: Media, blob: Blob) -> Registration:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-ENTITY_PATTERN = re.compile(r"^(?P<type>[a-z][a-z0-9_]{0,63}):(?P<id>[A-Za-z0-9_-]{1,128})$")
+_ENTITY_TYPE = r"[a-z][a-z0-9_]{0,63}"
+_ENTITY_ID = r"[A-Za-z0-9_-]{1,128}"
+ENTITY_PATTERN = re.compile(rf"^(?P<type>{_ENTITY_TYPE}):(?P<id>{_ENTITY_ID})$")
+# The same rule without groups, for checks that only ask whether a whole value matches.
+ENTITY_TEXT = rf"^{_ENTITY_TYPE}:{_ENTITY_ID}$"
 
 
 class SourceError(ValueError):
@@ -112,32 +116,55 @@ def discover(
 def read_manifest(
     manifest: Path, *, entity: EntityRef | None = None, uploader: str | None = None
 ) -> list[Source]:
-    """Rows of ``path[,entity][,alt][,user]``; relative paths are relative to the manifest."""
-    import pandas as pd  # only manifests need it; keeps directory backfills quick to start
+    """Rows of ``path[,entity][,alt][,user]``; relative paths are relative to the manifest.
 
+    The manifest is validated first (`mediamill.tasks.manifest`): a row that breaks an
+    expectation comes back as a source with a ``problem``, which the pipeline reports as
+    a failure without reading any file; a manifest that is unusable as a whole raises.
+    Inside a flow run the validation is also published as a table artifact.
+    """
+    # Only manifests need pandas and Great Expectations (seconds to import): directory
+    # backfills and single uploads start without them.
+    from mediamill.tasks.manifest import load_manifest, publish_validation, validate_manifest
+
+    frame = load_manifest(manifest)
     try:
-        frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:
-        raise SourceError(f"cannot read manifest {manifest}: {error}") from error
-    if "path" not in frame.columns:
-        raise SourceError(f"manifest {manifest} has no 'path' column")
+        validation = validate_manifest(frame, manifest.parent)
+    except SourceError as error:
+        raise SourceError(f"{manifest}: {error}") from error
+    publish_validation(validation, manifest)
     sources = []
-    for number, row in enumerate(frame.to_dict("records"), start=2):
-        path = Path(str(row["path"]).strip())
-        if not path.is_absolute():
-            path = manifest.parent / path
-        row_entity, problem = entity, None
-        if row.get("entity"):
-            try:
-                row_entity = EntityRef.parse(str(row["entity"]))
-            except ValueError as error:
-                problem = f"manifest line {number}: {error}"
-        source = file_source(
-            path,
-            entity=row_entity,
-            uploader=str(row.get("user") or "") or uploader,
-            alt_text=str(row.get("alt") or "") or None,
-            idempotent=True,
+    for row in validation.rows.to_dict("records"):
+        line = int(row["line"])
+        problems = validation.problems.get(line)
+        if problems:
+            sources.append(_rejected_row(manifest, line, str(row["path"]), problems))
+            continue
+        path = Path(str(row["path"]))
+        sources.append(
+            file_source(
+                path if path.is_absolute() else manifest.parent / path,
+                entity=EntityRef.parse(row["entity"]) if row["entity"] else entity,
+                uploader=row["user"] or uploader,
+                alt_text=row["alt"],
+                idempotent=True,
+            )
         )
-        sources.append(replace(source, problem=problem) if problem else source)
     return sources
+
+
+def _rejected_row(manifest: Path, line: int, path: str, problems: Sequence[str]) -> Source:
+    """A manifest row that is not ingested, only reported.
+
+    Its location names the manifest line, not the file: a bad row must never share the
+    backfill identity (``source_key``) of a good row for the same file, or a rerun would
+    mistake the one for the other.
+    """
+    from mediamill.tasks.filenames import display_filename
+
+    return Source(
+        location=f"{manifest.resolve()}:{line}",
+        filename=display_filename(path) if path else f"{manifest.name}:{line}",
+        idempotent=True,
+        problem=f"manifest line {line}: {'; '.join(problems)}",
+    )

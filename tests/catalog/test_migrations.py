@@ -26,15 +26,17 @@ from mediamill.catalog.migrate import (
 )
 from tests.catalog.conftest import DatabaseFactory
 
-TABLES = {"workspaces", "blobs", "media", "variants", "attachments", "audit_events"}
+TABLES = {
+    "workspaces", "blobs", "media", "variants", "attachments", "audit_events", "quota_snapshots",
+}  # fmt: skip
 
 
 def table_names(engine: Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert head_revision() == "0001_initial"
+def test_head_is_the_quota_snapshots_revision() -> None:
+    assert head_revision() == "0002_quota_snapshots"
 
 
 def test_upgrade_an_empty_database_to_head(engine: Engine) -> None:

@@ -19,8 +19,39 @@ def _deployments() -> list[dict[str, Any]]:
     return deployments
 
 
-def test_the_ingest_and_backfill_deployments_exist() -> None:
-    assert {d["name"] for d in _deployments()} >= {"ingest-media", "backfill"}
+def test_every_deployment_exists_with_its_trigger_or_schedule() -> None:
+    by_name = {d["name"]: d for d in _deployments()}
+    assert set(by_name) == {
+        "ingest-media",
+        "backfill",
+        "entity-cleanup",
+        "orphan-sweep",
+        "purge",
+        "quota-sweep",
+        "catalog-health",
+    }
+    triggered = {
+        name: [event for t in d.get("triggers", []) for event in t["expect"]]
+        for name, d in by_name.items()
+    }
+    assert triggered["ingest-media"] == ["mediamill.upload.received"]
+    assert triggered["entity-cleanup"] == ["mediamill.entity.deleted"]
+    crons = {name: [s["cron"] for s in d.get("schedules", [])] for name, d in by_name.items()}
+    assert crons["orphan-sweep"] == ["0 * * * *"]
+    for daily in ("purge", "quota-sweep", "catalog-health"):
+        (cron,) = crons[daily]
+        assert cron.split()[2:] == ["*", "*", "*"], (daily, cron)  # once a day
+    assert not crons["backfill"]
+    assert not triggered["backfill"]
+
+
+@pytest.mark.parametrize("deployment", _deployments(), ids=lambda d: d["name"])
+def test_trigger_parameters_name_real_flow_parameters(deployment: dict[str, Any]) -> None:
+    path, _, attribute = deployment["entrypoint"].partition(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    accepted = set(getattr(module, attribute).parameters.properties)
+    for trigger in deployment.get("triggers", []):
+        assert set(trigger["parameters"]) <= accepted
 
 
 @pytest.mark.parametrize("deployment", _deployments(), ids=lambda d: d["name"])

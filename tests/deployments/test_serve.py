@@ -164,7 +164,9 @@ def test_an_upload_event_triggers_an_ingest_and_ctrl_c_stops_everything(
         httpx.get(f"{served.api}/health", timeout=2)
 
 
-def test_a_deployment_runs_on_demand_from_the_prefect_cli(served: Served, tmp_path: Path) -> None:
+def test_deployments_run_on_demand_and_sweeps_carry_their_schedules(
+    served: Served, tmp_path: Path
+) -> None:
     folder = tmp_path / "drop"
     folder.mkdir()
     for seed in range(2):
@@ -184,4 +186,13 @@ def test_a_deployment_runs_on_demand_from_the_prefect_cli(served: Served, tmp_pa
 
     (run,) = _wait_for("the backfill run", lambda: served.finished_runs(deployment["id"]))
     assert run["state_type"] == "COMPLETED", run
+    assert len(_media(Path(served.env["MEDIAMILL_HOME"]))) == 2
+
+    sweep = served.deployment("orphan-sweep")
+    assert sweep is not None
+    assert [s["schedule"]["cron"] for s in sweep["schedules"]] == ["0 * * * *"]
+    served.prefect("deployment", "run", "orphan-sweep/orphan-sweep", "--param", "dry_run=true")
+    (swept,) = _wait_for("the sweep run", lambda: served.finished_runs(sweep["id"]))
+    assert swept["state_type"] == "COMPLETED", swept
+    assert swept["parameters"]["dry_run"] is True
     assert len(_media(Path(served.env["MEDIAMILL_HOME"]))) == 2
