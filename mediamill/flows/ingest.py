@@ -80,7 +80,10 @@ def run_pipeline(
         if bounds is not None:
             # Prefect resolves a future passed as an argument and draws the dependency in the UI.
             staged: Any = stage_batch.submit(ctx, indexed[bounds[0] : bounds[1]])
-            ahead.append(register.submit(ctx, workspace_id, staged, run_id))
+            # Batches register in input order (they queue for the catalog's write lock
+            # anyway), so an entity's gallery lists a backfill's uploads in source order.
+            previous = [ahead[-1]] if ahead else []
+            ahead.append(register.submit(ctx, workspace_id, staged, run_id, wait_for=previous))
 
     for _ in range(READ_AHEAD_BATCHES):
         read_ahead()

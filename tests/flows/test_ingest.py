@@ -152,6 +152,24 @@ def test_interrupted_backfill_is_finished_by_a_rerun(catalog: Any, sample_dir: P
     assert _count(catalog, Blob) == 6
 
 
+def test_a_backfill_for_an_entity_attaches_in_source_order(catalog: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    names = [f"{n:02d}.jpg" for n in range(9)]
+    for seed, name in enumerate(names):
+        (folder / name).write_bytes(samples.photo_jpeg(64 + seed, 48, seed=seed))
+
+    backfill(str(folder), "acme", entity="product:9", batch_size=2, workers=2)
+
+    with catalog() as session:
+        ordered = session.execute(
+            select(Media.original_filename)
+            .join(Attachment, Attachment.media_id == Media.id)
+            .order_by(Attachment.position)
+        ).scalars()
+        assert list(ordered) == names
+
+
 def test_upload_of_bytes_attaches_to_its_entity_and_keys_follow_it(catalog: Any) -> None:
     data = samples.photo_jpeg(640, 480, seed=7)
     first = ingest_bytes(data, "../../red+shoe.jpg", "acme", user="ann", entity="product:42")
