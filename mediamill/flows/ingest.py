@@ -83,7 +83,11 @@ def run_pipeline(
             # Batches register in input order (they queue for the catalog's write lock
             # anyway), so an entity's gallery lists a backfill's uploads in source order.
             previous = [ahead[-1]] if ahead else []
-            ahead.append(register.submit(ctx, workspace_id, staged, run_id, wait_for=previous))
+            ahead.append(
+                register.submit(
+                    ctx, workspace_id, staged, run_id, return_state=False, wait_for=previous
+                )
+            )
 
     for _ in range(READ_AHEAD_BATCHES):
         read_ahead()
