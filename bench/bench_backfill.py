@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import big_jpeg, jpeg_folder
+from bench.rows import report
 
 MEDIAMILL = str(Path(sys.executable).with_name("mediamill"))
 
@@ -191,14 +192,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     rows = run(args.count, args.workers)
-    for row in rows:
-        print(
-            f"{row['name']:<55} {row['value']:>9} vs {row['baseline']:>9} "
-            f"({row['baseline_name']}) = {row['ratio']:.3f}  goal {row['goal']}"
-            f"  {'ok' if row['ok'] else 'MISSED'}"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    report(rows, args.json)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"(largest child process of this benchmark: {peak / 1024:.0f} MB)")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import CACHE
+from bench.rows import report
 
 FACES = 100_000
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,13 +191,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     rows = run(args.repeats)
-    for row in rows:
-        print(
-            f"{row['name']:<62} {row['value']:>9} vs {row['baseline']:>9} "
-            f"({row['baseline_name']}) = {row['ratio']:.3f}  goal {row['goal']}"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    report(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ may add at most 10%. The two sides alternate in one process so drift hits both a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import CACHE
+from bench.rows import report
 
 # The media imports sit inside the functions: the probe's sandbox child re-imports this
 # module (multiprocessing's spawn), and it should pay for what render_video needs, not for
@@ -108,14 +108,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     rows = run(args.repeats)
-    for row in rows:
-        print(
-            f"{row['name']:<55} {row['value']:>9} vs {row['baseline']:>9} "
-            f"({row['baseline_name']}) = {row['ratio']:.3f}  goal {row['goal']}"
-            f"  {'ok' if row['ok'] else 'MISSED'}"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    report(rows, args.json)
 
 
 if __name__ == "__main__":

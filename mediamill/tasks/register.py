@@ -14,12 +14,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mediamill.catalog import lifecycle
 from mediamill.catalog import repository as repo
 from mediamill.catalog.models import (
-    Attachment,
     Blob,
     BlobStatus,
     Media,
@@ -113,26 +112,6 @@ def _original_key(workspace_id: int, entity: EntityRef, media_type: str, sha: st
     )
 
 
-def _attach(session: Session, media: Media, entity: EntityRef, actor: str | None) -> None:
-    position = session.scalar(
-        select(func.coalesce(func.max(Attachment.position) + 1, 0)).where(
-            Attachment.workspace_id == media.workspace_id,
-            Attachment.entity_type == entity.type,
-            Attachment.entity_id == entity.id,
-        )
-    )
-    session.add(
-        Attachment(
-            workspace_id=media.workspace_id,
-            media_id=media.id,
-            entity_type=entity.type,
-            entity_id=entity.id,
-            position=position or 0,
-            created_by=actor,
-        )
-    )
-
-
 def _new_media(
     session: Session, workspace_id: int, staged: Staged, flow_run_id: uuid.UUID | None
 ) -> Media:
@@ -152,7 +131,10 @@ def _new_media(
     session.add(media)
     session.flush()
     if source.entity is not None:
-        _attach(session, media, source.entity, source.uploader)
+        # The catalog's own attach: end of the gallery, audited, and the upload's entity noted.
+        lifecycle.attach(
+            session, media, lifecycle.Entity(source.entity.type, source.entity.id), source.uploader
+        )
     repo.record_audit(
         session,
         workspace_id=workspace_id,

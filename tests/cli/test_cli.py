@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -17,32 +13,13 @@ from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import Blob, Media, MediaStatus
 from mediamill.media import samples
 from mediamill.settings import get_settings
+from tests.cli.conftest import MEDIAMILL, Run
 
-MEDIAMILL = str(Path(sys.executable).with_name("mediamill"))
 MEDIA_FIELDS = {
     "id", "workspace", "media_type", "status", "error", "sha256", "size", "mime_type",
     "width", "height", "placeholder", "variants",
 }  # fmt: skip
 VARIANT_FIELDS = {"name", "format", "width", "height", "size", "key", "url"}
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def cli(home: Path) -> Run:
-    def run(*args: str, check: int | None = 0, env: dict[str, str] | None = None) -> Any:
-        result = subprocess.run(
-            [MEDIAMILL, *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **(env or {})},
-            timeout=300,
-        )
-        if check is not None:
-            assert result.returncode == check, result.stdout + result.stderr
-        return result
-
-    return run
 
 
 @pytest.fixture

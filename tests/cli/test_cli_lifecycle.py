@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,27 +13,13 @@ import pytest
 from mediamill.catalog import migrate
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.settings import get_settings
+from tests.cli.conftest import Run
 from tests.flows.lifecycle_support import backdate, ingest_catalogue, snapshot
 
-MEDIAMILL = str(Path(sys.executable).with_name("mediamill"))
 MEDIA_FIELDS = {"id", "workspace", "media_type", "status", "sha256", "variants"}
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-@pytest.fixture
-def cli(home: Path) -> Run:
-    def run(*args: str, check: int | None = 0) -> Any:
-        result = subprocess.run(
-            [MEDIAMILL, *args], capture_output=True, text=True, env=dict(os.environ), timeout=300
-        )
-        if check is not None:
-            assert result.returncode == check, result.stdout + result.stderr
-        return result
-
-    return run
 
 
 @pytest.fixture

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -18,24 +14,9 @@ from mediamill.catalog.models import Blob
 from mediamill.catalog.quota import QUOTA_EXCEEDED
 from mediamill.media import samples
 from mediamill.settings import get_settings
+from tests.cli.conftest import MEDIAMILL, Run
 
-MEDIAMILL = str(Path(sys.executable).with_name("mediamill"))
 RACERS = 4
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def cli(home: Path) -> Run:
-    def run(*args: str, check: int | None = 0) -> Any:
-        result = subprocess.run(
-            [MEDIAMILL, *args], capture_output=True, text=True, env=dict(os.environ), timeout=300
-        )
-        if check is not None:
-            assert result.returncode == check, result.stdout + result.stderr
-        return result
-
-    return run
 
 
 @pytest.fixture
