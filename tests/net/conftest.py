@@ -1,0 +1,130 @@
+"""A real threaded HTTP server on 127.0.0.1 and a spy on outgoing connects."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Route = Callable[["Handler"], object]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the server received it."""
+
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Server:
+    """The test server's address, its routes, and everything it observed."""
+
+    port: int
+    stop: threading.Event
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[Seen] = field(default_factory=list)
+    connections: int = 0
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Dispatches to the route registered for the path, after recording the request."""
+
+    protocol_version = "HTTP/1.1"
+    server: LoopbackServer
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        state.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+        route = state.routes.get(self.path.split("?", 1)[0])
+        if route is None:
+            send(self, 404, b"missing")
+        else:
+            route(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.state = Server(port=int(self.server_address[1]), stop=threading.Event())
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.state.connections += 1
+        return True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    length: int | None = None,
+) -> None:
+    """Write a complete response; length overrides Content-Length, -1 omits it."""
+    handler.send_response(status)
+    declared = len(body) if length is None else length
+    if declared >= 0:
+        handler.send_header("Content-Length", str(declared))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(body)
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A loopback HTTP server for one test, shut down even if a handler is still sleeping."""
+    httpd = LoopbackServer()
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield httpd.state
+    finally:
+        httpd.state.stop.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every (host, port) any socket in this process tries to connect to."""
+    seen: list[tuple[str, int]] = []
+    original = socket.socket.connect
+
+    def spy(self: socket.socket, address: Any) -> None:
+        seen.append((str(address[0]), int(address[1])))
+        original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", spy)
+    return seen
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """An empty directory to download into, so leftovers are easy to spot."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
