@@ -1,0 +1,236 @@
+"""``ingest`` and ``backfill``: files into the catalog, through the ingest flows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.table import Table
+
+from mediamill.cli.common import (
+    console,
+    errors,
+    fail,
+    load_settings,
+    media_table,
+    open_catalog,
+    print_json,
+    start_prefect,
+    url_maker,
+)
+from mediamill.cli.options import JsonOption, WorkspaceOption
+from mediamill.settings import Settings
+
+UserOption = Annotated[str | None, typer.Option("--user", "-u", help="Who uploads.")]
+EntityOption = Annotated[
+    str | None, typer.Option("--entity", "-e", help="Attach to an entity, as TYPE:ID.")
+]
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files to upload.")],
+    workspace: WorkspaceOption,
+    user: UserOption = None,
+    entity: EntityOption = None,
+    alt: Annotated[str | None, typer.Option(help="Alt text for every file.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload files: one media record (and one flow run) per file, even for duplicates."""
+    settings = load_settings()
+    _check_entity(entity)
+    with open_catalog(settings, migrate_embedded=True):
+        pass
+    start_prefect(settings)
+    from mediamill.flows.delivery import wait_for_delivery
+    from mediamill.flows.ingest import ingest_media
+
+    media_ids: list[str | None] = []
+    missing = 0
+    for path in paths:
+        if not path.is_file():
+            errors.print(f"[red]error:[/red] {path}: no such file")
+            missing += 1
+            media_ids.append(None)
+            continue
+        result = ingest_media(str(path), workspace, user=user, entity=entity, alt=alt)
+        media_ids.extend(cast("list[str | None]", result["media_ids"]))
+    wait_for_delivery()
+    found = iter(_records(settings, media_ids))
+    records = [
+        next(found) if media_id else _unreadable_record(path, workspace)
+        for path, media_id in zip(paths, media_ids, strict=True)
+    ]
+    if as_json:
+        print_json(records)
+    else:
+        console.print(media_table(records, f"Ingested into {workspace}"))
+    if missing or any(r["status"] == "failed" for r in records):
+        raise typer.Exit(1)
+
+
+def _records(settings: Settings, media_ids: Sequence[str | None]) -> list[dict[str, Any]]:
+    """Catalog records for media ids, in the order given."""
+    from mediamill.catalog import repository as repo
+    from mediamill.catalog.views import media_record
+
+    wanted = [uuid.UUID(m) for m in media_ids if m]
+    url_for = url_maker(settings)
+    with open_catalog(settings) as session:
+        return [media_record(m, url_for) for m in repo.get_many_media(session, wanted)]
+
+
+def _unreadable_record(path: Path, workspace: str) -> dict[str, Any]:
+    """The JSON of an input that never became an upload: same keys, no catalog row."""
+    from mediamill.tasks.filenames import display_filename
+
+    return {
+        "id": None,
+        "workspace": workspace,
+        "media_type": None,
+        "status": "failed",
+        "error": {"code": "not_found", "message": f"{path}: no such file"},
+        "filename": display_filename(str(path)),
+        "sha256": None,
+        "size": None,
+        "mime_type": None,
+        "width": None,
+        "height": None,
+        "placeholder": None,
+        "variants": [],
+    }
+
+
+def _check_entity(entity: str | None) -> None:
+    if entity is None:
+        return
+    from mediamill.tasks.sources import EntityRef
+
+    try:
+        EntityRef.parse(entity)
+    except ValueError as error:
+        raise fail(str(error)) from error
+
+
+def backfill(
+    source: Annotated[
+        Path, typer.Argument(help="A directory, or a manifest CSV (path,entity,alt,user).")
+    ],
+    workspace: WorkspaceOption,
+    user: UserOption = None,
+    entity: EntityOption = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Assets per task.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Pixel worker processes.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest many files in batches; a rerun adds nothing and finishes what is missing."""
+    settings = load_settings()
+    _check_entity(entity)
+    if not source.exists():
+        raise fail(f"{source}: no such file or directory")
+    with open_catalog(settings, migrate_embedded=True):
+        pass
+    summary = run_backfill(
+        settings, source, workspace, user, entity, batch_size, workers, show_progress=not as_json
+    )
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(_summary_table(summary))
+        if summary["failures"]:
+            console.print(_failures_table(summary["failures"]))
+    if summary["failed"]:
+        raise typer.Exit(1)
+
+
+def run_backfill(
+    settings: Settings,
+    source: Path,
+    workspace: str,
+    user: str | None,
+    entity: str | None,
+    batch_size: int | None,
+    workers: int | None,
+    show_progress: bool,
+) -> dict[str, Any]:
+    """Run the backfill flow in this process, against the configured or local Prefect API."""
+    start_prefect(settings)
+    from mediamill.flows.delivery import wait_for_delivery
+    from mediamill.flows.ingest import backfill as backfill_flow
+    from mediamill.tasks.sources import SourceError
+
+    try:
+        with _progress_bar(f"backfill {source.name}", show_progress):
+            return backfill_flow(
+                str(source),
+                workspace,
+                user=user,
+                entity=entity,
+                batch_size=batch_size,
+                workers=workers,
+            )
+    except SourceError as error:
+        raise fail(str(error)) from error
+    finally:
+        wait_for_delivery()
+
+
+@contextmanager
+def _progress_bar(label: str, enabled: bool) -> Iterator[None]:
+    """A rich progress bar fed by the flow's progress listener."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from mediamill.flows import progress as flow_progress
+
+    if not enabled:
+        yield
+        return
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+    task_id = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task_id, completed=done, total=total)
+
+    flow_progress.set_listener(update)
+    try:
+        with bar:
+            yield
+    finally:
+        flow_progress.set_listener(None)
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"Ingest summary: workspace {summary['workspace']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for label, key in (
+        ("assets", "total"),
+        ("ingested", "ingested"),
+        ("duplicates (blob reused)", "duplicates"),
+        ("unchanged (already ingested)", "unchanged"),
+        ("failed", "failed"),
+        ("waiting on another run", "waiting"),
+    ):
+        table.add_row(label, str(summary[key]))
+    table.add_row("seconds", f"{summary['seconds']:.2f}")
+    table.add_row("assets per second", f"{summary['throughput']:.2f}")
+    return table
+
+
+def _failures_table(failures: Sequence[dict[str, str]]) -> Table:
+    table = Table(title="Failed assets")
+    for column in ("source", "code", "message"):
+        table.add_column(column, overflow="fold")
+    for failure in failures:
+        table.add_row(failure["source"], failure["code"], failure["message"])
+    return table
