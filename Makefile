@@ -6,9 +6,23 @@ BIN := $(VENV)/bin
 UV := $(PYTHON) -m uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test lint bench serve serve-stop clean
+# Debian packages the tests and benchmarks drive: Chromium (the picker page's browser
+# tests, through Playwright), wrk (the API load benchmark) and PostgreSQL (throwaway
+# clusters on a loopback port; the packaged service itself is never started).
+DEBIAN_PACKAGES := chromium wrk postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install system-packages demo test lint bench serve serve-stop clean
 
 install: $(VENV)/.installed
+
+system-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "uv==$(UV_VERSION)"
@@ -25,10 +39,10 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint system-packages
 	$(BIN)/pytest
 
-bench: install
+bench: install system-packages
 	$(BIN)/python -m bench
 
 serve: install

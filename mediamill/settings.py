@@ -66,6 +66,36 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(32, gt=0, description="Assets per backfill task.")
     prefect_port: int = Field(4200, gt=0, lt=65536, description="Port of the local Prefect server.")
+    api_public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL clients reach the API at (upload links)."
+    )
+    secret_key: str | None = Field(
+        None, description="Signs local upload links; generated under HOME when unset."
+    )
+    dispatch: str = Field(
+        "auto",
+        pattern="^(auto|deployments|embedded)$",
+        description="How API events start flows: deployments on a Prefect server, or embedded.",
+    )
+    graphql_introspection: bool = Field(True, description="Serve GraphQL schema introspection.")
+    graphql_max_depth: int = Field(8, gt=0, description="Deepest GraphQL selection accepted.")
+    graphql_max_first: int = Field(100, gt=0, description="Largest page a connection serves.")
+    graphql_max_aliases: int = Field(30, gt=0, description="Most aliases in one GraphQL document.")
+    graphql_max_cost: int = Field(
+        5000, gt=0, description="Most objects one GraphQL document may ask for."
+    )
+    webhook_tolerance_seconds: int = Field(
+        300, gt=0, description="Accepted clock skew of a webhook signature's timestamp."
+    )
+    staged_upload_ttl_minutes: int = Field(
+        60, gt=0, description="How long a staged upload target accepts its PUT."
+    )
+    fetch_timeout_seconds: int = Field(60, gt=0, description="Wall-clock cap of one URL download.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Redirect hops a URL download follows.")
+    fetch_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="JSON list of non-public CIDRs URL downloads may reach (default: none).",
+    )
 
     @field_validator("home")
     @classmethod

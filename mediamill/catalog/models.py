@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from mediamill.catalog.base import ID, Base, str_enum, utcnow
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "AuditEvent",
     "Blob",
@@ -33,6 +34,8 @@ __all__ = [
     "QuotaSnapshot",
     "QuotaState",
     "Variant",
+    "WebhookDelivery",
+    "WebhookSecret",
     "Workspace",
 ]
 
@@ -332,3 +335,65 @@ class QuotaSnapshot(Base):
     @property
     def physical_bytes(self) -> int:
         return self.physical_original_bytes + self.physical_variant_bytes
+
+
+class ApiToken(Base):
+    """An API credential of one user in one workspace, with scopes.
+
+    Only the token's SHA-256 is stored: the token is 256 random bits, so a fast hash is as
+    safe as a slow one, and a request is authenticated by one indexed lookup.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id"))
+    user: Mapped[str] = mapped_column(PRINCIPAL)
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    # The first characters of the token, so a person can tell tokens apart in a listing.
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(sa.String(64))  # space-separated, e.g. "read write"
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.Index(None, "workspace_id", "user"),)
+
+
+class WebhookSecret(Base):
+    """The secret a workspace's webhook senders sign with.
+
+    Kept in clear because checking an HMAC needs it; creating a new one revokes the old.
+    """
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id"), index=True)
+    secret: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = _created_at()
+    revoked_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One accepted webhook event, remembered so a redelivery is acknowledged, not rerun.
+
+    Senders deliver at least once; the unique ``(workspace, event_id)`` makes two copies
+    arriving at the same moment end in one run: the second insert loses and is answered
+    as a duplicate.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id"))
+    event_id: Mapped[str] = mapped_column(sa.String(255))
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    received_at: Mapped[datetime] = _created_at()
+    # The Prefect flow run it started (Prefect's own id, so no foreign key) and the media
+    # it created, if any; both stay NULL until the run is dispatched.
+    run_id: Mapped[uuid.UUID | None]
+    media_id: Mapped[uuid.UUID | None]
+
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "event_id"),)

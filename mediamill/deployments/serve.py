@@ -1,9 +1,10 @@
-"""``mediamill serve``: a Prefect server, every deployment of prefect.yaml, and a worker.
+"""``mediamill serve``: a Prefect server, every deployment of prefect.yaml, a worker, the API.
 
 The deployments are registered with Prefect's own ``prefect deploy --all``, so what runs
 locally is exactly what a production server gets from the same file: schedules, event
-triggers and the process work pool. The worker runs in the foreground; Ctrl-C stops the
-worker, and the server too when this command started it.
+triggers and the process work pool. The API (``mediamill api``) starts its runs as
+deployment runs, which the worker picks up. Ctrl-C stops the API and the worker, and the
+server too when this command started it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,35 +93,53 @@ def start_worker(served: Served) -> subprocess.Popen[bytes]:
     )
 
 
-def stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the worker's group, then SIGKILL whatever is left after a grace period."""
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
+def start_api(served: Served, host: str, port: int) -> subprocess.Popen[bytes]:
+    """``mediamill api``, creating deployment runs on the served Prefect server."""
+    env = {**os.environ, "PREFECT_API_URL": served.api_url, "MEDIAMILL_DISPATCH": "deployments"}
+    command = [str(Path(sys.executable).with_name("mediamill")), "api", "--host", host]
+    return subprocess.Popen(
+        [*command, "--port", str(port)], cwd=served.project, env=env, start_new_session=True
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            worker.wait(STOP_TIMEOUT_S)
+            process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
-def serve(settings: Settings, announce: Callable[[str], None]) -> int:
-    """Run until Ctrl-C (or SIGTERM); returns the worker's exit code, 0 on a clean stop."""
+def serve(
+    settings: Settings,
+    announce: Callable[[str], None],
+    api_host: str = "127.0.0.1",
+    api_port: int = 8000,
+) -> int:
+    """Run until Ctrl-C (or SIGTERM); a non-zero exit code if the worker or the API died."""
     served = prepare(settings)
     announce(f"Deployments registered with {served.api_url} from {served.project / 'prefect.yaml'}")
     announce(f"Prefect UI: {served.api_url.removesuffix('/api')}; worker on pool {WORK_POOL}")
-    worker = start_worker(served)
+    announce(f"API: http://{api_host}:{api_port} (picker: /library, GraphQL: /graphql)")
+    children = [start_worker(served), start_api(served, api_host, api_port)]
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return worker.wait()
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return next(child.returncode for child in children if child.returncode is not None)
     except KeyboardInterrupt:
-        announce("Stopping the worker")
+        announce("Stopping the API and the worker")
         return 0
     finally:
-        stop_worker(worker)
+        for child in children:
+            stop_process(child)
         signal.signal(signal.SIGTERM, previous)
         if served.started_server:
             announce("Stopping the Prefect server this command started")

@@ -190,13 +190,14 @@ def _summarise(
             )
 
 
-def _run(
+def run_sources(
     settings: Settings,
     workspace: str,
     sources: Sequence[Source],
     batch_size: int | None,
     workers: int | None,
 ) -> RunSummary:
+    """Run the pipeline over ``sources`` inside the current flow run."""
     if not sources:
         return RunSummary(workspace=workspace)
     ctx = PipelineContext.open(settings, workers=workers)
@@ -220,7 +221,7 @@ def ingest_media(
     item = file_source(Path(source), entity=entity_ref, uploader=user, alt_text=alt)
     if filename is not None:
         item = replace(item, filename=filename, location=f"upload:{display_filename(filename)}")
-    summary = _run(get_settings(), workspace, [item], batch_size=1, workers=1)
+    summary = run_sources(get_settings(), workspace, [item], batch_size=1, workers=1)
     return summary.as_dict()
 
 
@@ -263,5 +264,5 @@ def backfill(
     sources = discover(
         Path(source), entity=entity_ref, uploader=user, exclude=settings.own_state_paths()
     )
-    summary = _run(settings, workspace, sources, batch_size, workers)
+    summary = run_sources(settings, workspace, sources, batch_size, workers)
     return summary.as_dict()

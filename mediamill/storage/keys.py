@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+TENANTS = "tenants"
 ORIGINAL_VERSION = "original"
 UNATTACHED_ENTITY_TYPE = "library"
 UNATTACHED_ENTITY_ID = "unattached"
@@ -38,7 +39,7 @@ def workspace_prefix(workspace_id: int) -> str:
     """Everything a tenant owns lives under this prefix, for quotas, listings and purges."""
     if isinstance(workspace_id, bool) or not isinstance(workspace_id, int) or workspace_id < 0:
         raise ValueError(f"invalid workspace id {workspace_id!r}: must be a non-negative int")
-    return f"tenants/workspace_{workspace_id}/"
+    return f"{TENANTS}/workspace_{workspace_id}/"
 
 
 def original_filename(sha256: str, extension: str) -> str:

@@ -106,6 +106,16 @@ class ObjectStore:
                 continue
             yield ListedObject(key, int(info["size"]), modified_of(info))
 
+    def key_for_event(self, bucket: str, object_key: str) -> str | None:
+        """The key of an object a bucket notification names; None if it is not in this store."""
+        key = self._backend.notified_key(bucket, object_key)
+        if key is None:
+            return None
+        try:
+            return check_key(key)
+        except ValueError:
+            return None
+
     def url(self, key: str) -> str:
         """The public CDN URL if one is configured, otherwise the backend's own URL."""
         check_key(key)

@@ -16,7 +16,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from mediamill.catalog import lifecycle
+from mediamill.catalog import lifecycle, uploads
 from mediamill.catalog import repository as repo
 from mediamill.catalog.models import (
     Blob,
@@ -36,6 +36,7 @@ from mediamill.tasks.staging import Staged
 
 UNATTACHED = EntityRef(type="library", id="unattached")
 # Failures worth another attempt on a rerun: nothing about the content was wrong.
+GONE_BEFORE_PROCESSING = "deleted"
 RETRYABLE_CODES = frozenset({"storage_error", "worker_crashed", "unreadable", QUOTA_EXCEEDED})
 # A raw SVG must never be served as image/svg+xml from the media domain.
 UNSERVABLE_MIMES = frozenset({"image/svg+xml"})
@@ -146,6 +147,20 @@ def _new_media(
     return media
 
 
+def _adopt(
+    session: Session, workspace_id: int, media_id: uuid.UUID, flow_run_id: uuid.UUID | None
+) -> Media | Registration:
+    """The pending row the API created for this upload, or why there is nothing to do."""
+    media = uploads.pending_media(session, workspace_id, media_id)
+    if media is None:
+        message = "the media was deleted before it was processed"
+        return Registration(0, media_id, "failed", GONE_BEFORE_PROCESSING, message)
+    if media.status == MediaStatus.ready:
+        return Registration(0, media_id, "unchanged")  # a second run of the same upload
+    media.flow_run_id = flow_run_id
+    return media
+
+
 def _fail(session: Session, media: Media, code: str, message: str) -> None:
     media.status = MediaStatus.failed
     media.error_code = code
@@ -219,11 +234,16 @@ def register_batch(
                 results.append(Registration(index, prior.id, "unchanged", render=refresh))
                 continue
             resumed = prior is not None and prior.meta.get("fingerprint") == staged.fingerprint
-            media = (
-                prior
-                if resumed and prior is not None
-                else _new_media(session, workspace_id, staged, flow_run_id)
-            )
+            if resumed and prior is not None:
+                media = prior
+            elif staged.source.media_id is not None:
+                adopted = _adopt(session, workspace_id, staged.source.media_id, flow_run_id)
+                if isinstance(adopted, Registration):
+                    results.append(dataclasses.replace(adopted, index=index))
+                    continue
+                media = adopted
+            else:
+                media = _new_media(session, workspace_id, staged, flow_run_id)
             media.status = MediaStatus.processing
             media.error_code = media.error_message = None
             media.meta = {**media.meta, "fingerprint": staged.fingerprint, "sha256": staged.sha256}

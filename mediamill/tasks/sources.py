@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,9 @@ class Source:
     alt_text: str | None = None
     idempotent: bool = False
     problem: str | None = None  # why this source cannot be ingested (a bad manifest row)
+    problem_code: str | None = None  # the machine reason for ``problem``, e.g. a refused URL
+    # The pending media the API already created for this upload, adopted instead of a new row.
+    media_id: uuid.UUID | None = None
 
     @property
     def source_key(self) -> str | None:

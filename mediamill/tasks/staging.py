@@ -42,7 +42,9 @@ def _chunks(source: Source) -> Iterator[bytes]:
 def stage(source: Source, max_bytes: int) -> Staged:
     """Hash and sniff one source; a bad one comes back with an error, never an exception."""
     if source.problem is not None:
-        return Staged(source, None, 0, None, "invalid_source", source.problem)
+        return Staged(
+            source, None, 0, None, source.problem_code or "invalid_source", source.problem
+        )
     digest = hashlib.sha256()
     head = bytearray()
     size = 0

@@ -28,6 +28,7 @@ from tests.catalog.conftest import DatabaseFactory
 
 TABLES = {
     "workspaces", "blobs", "media", "variants", "attachments", "audit_events", "quota_snapshots",
+    "api_tokens", "webhook_secrets", "webhook_deliveries",
 }  # fmt: skip
 
 
@@ -35,8 +36,8 @@ def table_names(engine: Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
 
 
-def test_head_is_the_quota_snapshots_revision() -> None:
-    assert head_revision() == "0002_quota_snapshots"
+def test_head_is_the_api_access_revision() -> None:
+    assert head_revision() == "0003_api_access"
 
 
 def test_upgrade_an_empty_database_to_head(engine: Engine) -> None:

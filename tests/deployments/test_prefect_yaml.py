@@ -23,6 +23,7 @@ def test_every_deployment_exists_with_its_trigger_or_schedule() -> None:
     by_name = {d["name"]: d for d in _deployments()}
     assert set(by_name) == {
         "ingest-media",
+        "ingest-upload",
         "backfill",
         "entity-cleanup",
         "orphan-sweep",
@@ -41,8 +42,9 @@ def test_every_deployment_exists_with_its_trigger_or_schedule() -> None:
     for daily in ("purge", "quota-sweep", "catalog-health"):
         (cron,) = crons[daily]
         assert cron.split()[2:] == ["*", "*", "*"], (daily, cron)  # once a day
-    assert not crons["backfill"]
-    assert not triggered["backfill"]
+    for on_demand in ("backfill", "ingest-upload"):
+        assert not crons[on_demand]
+        assert not triggered[on_demand]
 
 
 @pytest.mark.parametrize("deployment", _deployments(), ids=lambda d: d["name"])

@@ -21,7 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from mediamill.api.signatures import sign
 from mediamill.media import samples
+from mediamill.settings import get_settings
+from mediamill.storage.factory import open_store
 
 BIN = Path(sys.executable).parent
 WAIT_S = 240.0
@@ -49,10 +52,13 @@ def _wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> A
 class Served:
     """A running ``mediamill serve`` and the API of the server it started."""
 
-    def __init__(self, process: subprocess.Popen[bytes], api: str, env: dict[str, str]):
+    def __init__(
+        self, process: subprocess.Popen[bytes], api: str, env: dict[str, str], mediamill: str
+    ):
         self.process = process
         self.api = api
         self.env = env
+        self.mediamill = mediamill  # the mediamill API that `serve` started
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         response = httpx.post(f"{self.api}{path}", json=body, timeout=10)
@@ -85,6 +91,7 @@ class Served:
 def served(tmp_path: Path) -> Iterator[Served]:
     home = tmp_path / "home"
     port = _free_port()
+    api_port = _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -99,15 +106,18 @@ def served(tmp_path: Path) -> Iterator[Served]:
     }
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
-        [str(BIN / "mediamill"), "serve"],
+        [str(BIN / "mediamill"), "serve", "--api-port", str(api_port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    running = Served(process, f"http://127.0.0.1:{port}/api", env)
+    running = Served(process, f"http://127.0.0.1:{port}/api", env, f"http://127.0.0.1:{api_port}")
     try:
         _wait_for("the deployments", lambda: running.deployment("backfill"))
+        _wait_for(
+            "the API", lambda: httpx.get(f"{running.mediamill}/healthz", timeout=2).is_success
+        )
         yield running
     finally:
         if process.poll() is None:
@@ -196,3 +206,45 @@ def test_deployments_run_on_demand_and_sweeps_carry_their_schedules(
     assert swept["state_type"] == "COMPLETED", swept
     assert swept["parameters"]["dry_run"] is True
     assert len(_media(Path(served.env["MEDIAMILL_HOME"]))) == 2
+
+
+def test_a_signed_upload_webhook_runs_the_ingest_upload_deployment(served: Served) -> None:
+    home = Path(served.env["MEDIAMILL_HOME"])
+    secret = subprocess.run(
+        [str(BIN / "mediamill"), "webhook-secret", "create", "-w", "acme"],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    store = open_store(get_settings(home=home))
+    store.put(
+        "incoming/acme/red shoe.jpg",
+        samples.photo_jpeg(640, 480, seed=7),
+        content_type="image/jpeg",
+        cache_control="private, no-store",
+    )
+    body = json.dumps(
+        {
+            "id": "evt_1",
+            "type": "upload.completed",
+            "workspace": "acme",
+            "key": "incoming/acme/red shoe.jpg",
+        }
+    ).encode()
+    headers = {"Mediamill-Signature": sign(secret, body, int(time.time()))}
+
+    accepted = httpx.post(f"{served.mediamill}/webhooks/uploads", content=body, headers=headers)
+    again = httpx.post(f"{served.mediamill}/webhooks/uploads", content=body, headers=headers)
+
+    assert accepted.status_code == 202, accepted.text
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    run_id = accepted.json()["run_id"]
+    deployment = served.deployment("ingest-upload")
+    assert deployment is not None
+    (run,) = _wait_for("the upload run", lambda: served.finished_runs(deployment["id"]))
+    assert (run["id"], run["state_type"]) == (run_id, "COMPLETED"), run
+    (media,) = _media(home)
+    assert media["id"] == accepted.json()["media_id"]
+    assert (media["filename"], media["status"]) == ("red shoe.jpg", "ready")
+    assert not store.exists("incoming/acme/red shoe.jpg")

@@ -72,6 +72,14 @@ class Backend(ABC):
         """The key of an fsspec path, or None if the path lies outside the root."""
         return path[len(self._prefix) :] if path.startswith(self._prefix) else None
 
+    def notified_key(self, bucket: str, object_key: str) -> str | None:
+        """The key of an object a bucket notification names, or None if outside the root.
+
+        Bucket stores address ``bucket/key``; a local or memory store has no bucket, so a
+        notification's key is taken as relative to the root.
+        """
+        return object_key
+
     def read(self, path: str) -> bytes:
         """The object's bytes."""
         return bytes(self.fs.cat_file(path))

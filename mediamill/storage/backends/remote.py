@@ -53,6 +53,10 @@ class RemoteBackend(Backend):
             raise StorageConfigError(f"storage URL {url!r} names no bucket or container")
         return cls(fs, root, f"{scheme}://{root}")
 
+    def notified_key(self, bucket: str, object_key: str) -> str | None:
+        """The key under this store's root of ``bucket/object_key``; None for other buckets."""
+        return self.relative(f"{bucket}/{object_key}")
+
     def existing(self, paths: Sequence[str]) -> list[str]:
         """The paths that hold an object; any failure other than absence propagates."""
         answers = fsspec.asyn.sync(self.fs.loop, _infos, self.fs, paths)

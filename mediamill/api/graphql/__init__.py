@@ -1,0 +1,1 @@
+"""The GraphQL media library at ``/graphql``, shaped like Shopify's Files API."""

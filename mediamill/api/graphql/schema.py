@@ -1,0 +1,28 @@
+"""The schema and its FastAPI router."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.fastapi import GraphQLRouter
+
+from mediamill.api.graphql.context import ApiContext, context_getter
+from mediamill.api.graphql.limits import extensions
+from mediamill.api.graphql.mutations import Mutation
+from mediamill.api.graphql.queries import Query
+from mediamill.settings import Settings
+
+
+def make_schema(settings: Settings) -> strawberry.Schema:
+    """The media library schema with the limits ``settings`` ask for."""
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions(settings))
+
+
+def make_router(settings: Settings) -> GraphQLRouter[ApiContext, None]:
+    """``/graphql``: POST (JSON or multipart uploads); GET only serves the GraphiQL page."""
+    return GraphQLRouter(
+        make_schema(settings),
+        context_getter=context_getter,
+        multipart_uploads_enabled=True,
+        allow_queries_via_get=False,
+        graphql_ide="graphiql" if settings.graphql_introspection else None,
+    )

@@ -1,0 +1,109 @@
+"""Every API upload starts the same way: a pending media row, then an ``ingest-upload`` run.
+
+Webhooks add an event id, remembered in the same transaction as the media row, so a
+redelivery is answered with the first delivery's media and run instead of a second run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from mediamill.api.dispatch import CleanupJob, DispatchError, UploadJob
+from mediamill.api.services import Services
+from mediamill.catalog import access, uploads
+from mediamill.catalog.lifecycle import Entity
+from mediamill.tasks.filenames import display_filename
+
+DISPATCH_FAILED = "dispatch_failed"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A webhook event's identity, for at-least-once delivery."""
+
+    id: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """What happened to one request: a run started now, or one started by an earlier copy."""
+
+    status: Literal["accepted", "duplicate"]
+    media_id: uuid.UUID | None
+    run_id: uuid.UUID | None
+
+
+def start_upload(
+    services: Services,
+    workspace_id: int,
+    job: UploadJob,
+    entity: Entity | None,
+    event: Event | None = None,
+) -> Started:
+    """Create the pending media and start its run; raises DispatchError (media failed)."""
+    with services.writing() as session:
+        delivery = None
+        if event is not None:
+            delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
+            if delivery is None:
+                return _duplicate(services, workspace_id, event)
+        media = uploads.create_pending_media(
+            session,
+            workspace_id,
+            uploader=job.user,
+            filename=display_filename(job.filename or "upload"),
+            source=job.url or f"upload:{display_filename(job.filename or 'upload')}",
+            alt_text=job.alt,
+            entity=entity,
+        )
+        media_id, delivery_id = media.id, delivery.id if delivery else None
+        if delivery is not None:
+            # Known now, so a copy arriving while the run is being started gets the same id.
+            delivery.media_id = media_id
+    job = dataclasses.replace(job, media_id=str(media_id))
+    key = f"{workspace_id}:{event.id}" if event else f"media:{media_id}"
+    try:
+        run_id = services.dispatcher.ingest_upload(job, idempotency_key=key)
+    except DispatchError as error:
+        with services.writing() as session:
+            if delivery_id is not None:
+                access.forget_delivery(session, delivery_id)
+            uploads.fail_pending(session, workspace_id, media_id, DISPATCH_FAILED, str(error))
+        raise
+    with services.writing() as session:
+        uploads.note_run(session, media_id, run_id)
+        if delivery_id is not None:
+            access.mark_dispatched(session, delivery_id, run_id, media_id)
+    return Started("accepted", media_id, run_id)
+
+
+def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event: Event) -> Started:
+    """Start the ``entity-cleanup`` run of an entity-deleted event, once per event id."""
+    with services.writing() as session:
+        delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
+        if delivery is None:
+            return _duplicate(services, workspace_id, event)
+        delivery_id = delivery.id
+    try:
+        run_id = services.dispatcher.entity_cleanup(
+            job, idempotency_key=f"{workspace_id}:{event.id}"
+        )
+    except DispatchError:
+        with services.writing() as session:
+            access.forget_delivery(session, delivery_id)
+        raise
+    with services.writing() as session:
+        access.mark_dispatched(session, delivery_id, run_id, None)
+    return Started("accepted", None, run_id)
+
+
+def _duplicate(services: Services, workspace_id: int, event: Event) -> Started:
+    with services.reading() as session:
+        prior = access.find_delivery(session, workspace_id, event.id)
+    if prior is None:
+        return Started("duplicate", None, None)
+    return Started("duplicate", prior.media_id, prior.run_id)

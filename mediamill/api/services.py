@@ -1,0 +1,91 @@
+"""What every request needs, built once per app at start-up: catalog, store, dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mediamill.api.dispatch import Dispatcher, make_dispatcher
+from mediamill.api.tickets import server_key
+from mediamill.catalog import migrate
+from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
+from mediamill.catalog.errors import CatalogNotMigrated
+from mediamill.settings import Settings
+from mediamill.storage.factory import open_store
+from mediamill.storage.store import ObjectStore
+
+
+@dataclass
+class Services:
+    """The app's long-lived collaborators; engines and stores are built here, at the edge."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    dispatcher: Dispatcher
+    ticket_key: bytes
+    # Without a CDN, a local store's objects are served by this API's ``/files/``: a
+    # browser showing the picker cannot load the store's own file:// URLs.
+    files_base: str | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, dispatcher: Dispatcher | None = None) -> Services:
+        """Connect to a migrated catalog (the embedded SQLite one is upgraded on first use)."""
+        engine = make_engine(settings.resolved_database_url)
+        if not migrate.is_current(engine):
+            if engine.dialect.name != "sqlite":
+                engine.dispose()
+                raise CatalogNotMigrated(
+                    "the catalog schema is not current: run `mediamill db upgrade`"
+                )
+            migrate.upgrade(engine)
+        store = open_store(settings)
+        local = store.root_url.startswith(("file://", "memory://"))
+        files_base = None
+        if settings.cdn_base_url is None and local:
+            files_base = f"{settings.api_public_url.rstrip('/')}/files"
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            store=store,
+            dispatcher=dispatcher or make_dispatcher(settings),
+            ticket_key=server_key(settings),
+            files_base=files_base,
+        )
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for queries; nothing it does is committed."""
+        with self.sessions() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A write transaction, committed on success; it queues for SQLite's write lock."""
+        with self.sessions.begin() as session:
+            begin_immediate(session)
+            yield session
+
+    def url_for(self, key: str) -> str:
+        """The URL a client fetches a published object from."""
+        if self.files_base is not None:
+            return f"{self.files_base}/{quote(key)}"
+        return self.store.url(key)
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        self.engine.dispose()
+
+
+def services_of(app_state: Any) -> Services:
+    """The Services stored on ``app.state`` at start-up."""
+    services: Services = app_state.services
+    return services

@@ -1,0 +1,176 @@
+"""Who may reach a workspace through the API: tokens, webhook secrets, accepted deliveries.
+
+Tokens are minted here and only their hash is kept; the caller shows the token once.
+Scopes nest: ``admin`` implies ``write``, which implies ``read``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mediamill.catalog.base import utcnow
+from mediamill.catalog.models import ApiToken, WebhookDelivery, WebhookSecret, Workspace
+from mediamill.catalog.repository import ensure_workspace, record_audit
+
+SCOPES = ("read", "write", "admin")
+TOKEN_PREFIX = "mm_"  # noqa: S105  (a marker, not a secret)
+SECRET_PREFIX = "whsec_"  # noqa: S105
+_IMPLIED = {"read": {"read"}, "write": {"read", "write"}, "admin": {"read", "write", "admin"}}
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def expand_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """Every scope the given ones grant; ValueError names an unknown one."""
+    granted: set[str] = set()
+    for scope in scopes:
+        if scope not in _IMPLIED:
+            raise ValueError(f"unknown scope {scope!r}; choose from {', '.join(SCOPES)}")
+        granted |= _IMPLIED[scope]
+    return frozenset(granted)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the workspace every request of theirs is confined to."""
+
+    workspace_id: int
+    workspace: str
+    user: str
+    scopes: frozenset[str]
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def create_token(
+    session: Session,
+    workspace: str,
+    user: str,
+    scopes: Iterable[str] = ("read", "write"),
+    *,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    """Mint a token for ``user`` in ``workspace`` (created if new); returns it, never stored."""
+    granted = expand_scopes(scopes)
+    owner = ensure_workspace(session, workspace)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            workspace_id=owner.id,
+            user=user,
+            name=name,
+            prefix=token[:10],
+            token_hash=token_hash(token),
+            scopes=" ".join(s for s in SCOPES if s in granted),
+            expires_at=expires_at,
+        )
+    )
+    record_audit(
+        session,
+        workspace_id=owner.id,
+        action="token.created",
+        actor=user,
+        subject=token[:10],
+        details={"scopes": sorted(granted), "name": name},
+    )
+    return token
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """The principal a token stands for, or None when it is unknown, revoked or expired."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.execute(
+        select(ApiToken, Workspace.slug)
+        .join(Workspace, Workspace.id == ApiToken.workspace_id)
+        .where(ApiToken.token_hash == token_hash(token))
+    ).first()
+    if row is None:
+        return None
+    found, slug = row
+    now = utcnow()
+    if found.revoked_at is not None or (found.expires_at is not None and found.expires_at <= now):
+        return None
+    return Principal(found.workspace_id, slug, found.user, frozenset(found.scopes.split()))
+
+
+def create_webhook_secret(session: Session, workspace: str, actor: str | None = None) -> str:
+    """A new signing secret for ``workspace``; the previous one stops being accepted."""
+    owner = ensure_workspace(session, workspace)
+    session.execute(
+        update(WebhookSecret)
+        .where(WebhookSecret.workspace_id == owner.id, WebhookSecret.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    secret = SECRET_PREFIX + secrets.token_hex(32)
+    session.add(WebhookSecret(workspace_id=owner.id, secret=secret))
+    record_audit(session, workspace_id=owner.id, action="webhook_secret.created", actor=actor)
+    return secret
+
+
+def webhook_secrets(session: Session, workspace: str) -> tuple[int, list[str]] | None:
+    """The workspace's id and active signing secrets; None for an unknown workspace."""
+    owner = session.scalar(select(Workspace.id).where(Workspace.slug == workspace))
+    if owner is None:
+        return None
+    active = session.scalars(
+        select(WebhookSecret.secret).where(
+            WebhookSecret.workspace_id == owner, WebhookSecret.revoked_at.is_(None)
+        )
+    )
+    return owner, list(active)
+
+
+def claim_delivery(
+    session: Session, workspace_id: int, event_id: str, event_type: str
+) -> WebhookDelivery | None:
+    """Record an event as accepted; None when it was accepted before (a redelivery).
+
+    Runs in a savepoint, so a losing insert in a race leaves the caller's transaction usable.
+    """
+    delivery = WebhookDelivery(workspace_id=workspace_id, event_id=event_id, event_type=event_type)
+    try:
+        with session.begin_nested():
+            session.add(delivery)
+    except IntegrityError:
+        return None
+    return delivery
+
+
+def find_delivery(session: Session, workspace_id: int, event_id: str) -> WebhookDelivery | None:
+    """The earlier acceptance of an event, to answer a redelivery with the same run."""
+    return session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.workspace_id == workspace_id, WebhookDelivery.event_id == event_id
+        )
+    )
+
+
+def mark_dispatched(
+    session: Session, delivery_id: int, run_id: uuid.UUID | None, media_id: uuid.UUID | None
+) -> None:
+    """Note the run an accepted event started."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(run_id=run_id, media_id=media_id)
+    )
+
+
+def forget_delivery(session: Session, delivery_id: int) -> None:
+    """Drop an acceptance whose run never started, so the sender's retry runs it."""
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
