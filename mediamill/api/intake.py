@@ -59,6 +59,7 @@ def start_upload(
             source=job.url or f"upload:{display_filename(job.filename or 'upload')}",
             alt_text=job.alt,
             entity=entity,
+            incoming_key=job.key,
         )
         media_id, delivery_id = media.id, delivery.id if delivery else None
         if delivery is not None:

@@ -16,6 +16,9 @@ from mediamill.catalog.lifecycle import GONE, Entity, attach
 from mediamill.catalog.models import Media, MediaStatus
 from mediamill.catalog.repository import record_audit
 
+INCOMING_KEY = "incoming_key"
+IN_FLIGHT = (MediaStatus.pending, MediaStatus.processing)
+
 
 def create_pending_media(
     session: Session,
@@ -27,8 +30,13 @@ def create_pending_media(
     alt_text: str | None = None,
     entity: Entity | None = None,
     media_id: uuid.UUID | None = None,
+    incoming_key: str | None = None,
 ) -> Media:
-    """A ``pending`` media row, attached to ``entity`` at once so its gallery shows progress."""
+    """A ``pending`` media row, attached to ``entity`` at once so its gallery shows progress.
+
+    ``incoming_key`` (the staged object it will be made from) keeps the orphan sweep away
+    from that object while the media is in flight.
+    """
     media = Media(
         id=media_id or uuid.uuid4(),
         workspace_id=workspace_id,
@@ -37,7 +45,7 @@ def create_pending_media(
         source=source[:1024],
         alt_text=alt_text,
         status=MediaStatus.pending,
-        meta={},
+        meta={INCOMING_KEY: incoming_key} if incoming_key else {},
     )
     session.add(media)
     session.flush()
@@ -98,3 +106,11 @@ def note_run(session: Session, media_id: uuid.UUID, run_id: uuid.UUID) -> None:
         .where(Media.id == media_id, Media.flow_run_id.is_(None))
         .values(flow_run_id=run_id)
     )
+
+
+def in_flight_incoming_keys(session: Session, workspace_id: int) -> set[str]:
+    """Staged objects that a media still waiting to be processed will be made from."""
+    rows = session.scalars(
+        select(Media.meta).where(Media.workspace_id == workspace_id, Media.status.in_(IN_FLIGHT))
+    )
+    return {str(meta[INCOMING_KEY]) for meta in rows if meta and meta.get(INCOMING_KEY)}

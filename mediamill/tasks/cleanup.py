@@ -11,7 +11,9 @@ Objects are deleted inside the transaction that holds the lock and re-checked th
 references, before it commits: a writer that would start referencing them (a new upload of
 the same bytes, a restore) waits for that transaction and then finds the row gone or the
 media purged. An object of a blob still ``processing`` is never deleted (its upload is in
-flight and may reference it), nor one modified within ``orphan_grace_minutes``.
+flight and may reference it), nor one modified within ``orphan_grace_minutes``. A staged
+upload under ``incoming/{workspace}/`` is swept once it is older than ``upload_ttl_hours``
+and no media waiting to be processed will be made from it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from mediamill.catalog import lifecycle as life
-from mediamill.catalog import migrate
+from mediamill.catalog import migrate, uploads
 from mediamill.catalog import repository as repo
 from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
 from mediamill.catalog.errors import NotFound
@@ -37,6 +39,7 @@ from mediamill.catalog.models import Blob, BlobStatus
 from mediamill.settings import Settings
 from mediamill.storage.errors import StorageError, TransientStorageError
 from mediamill.storage.factory import open_store
+from mediamill.storage.incoming import INCOMING, incoming_prefix
 from mediamill.storage.keys import workspace_prefix
 from mediamill.storage.objects import ListedObject
 from mediamill.storage.store import ObjectStore
@@ -313,6 +316,9 @@ def plan_orphan_sweep(ctx: CleanupContext, workspace: str | None, now: datetime)
             )
             for ws in ids
         }
+        incoming = {ws: uploads.in_flight_incoming_keys(session, ws) for ws in ids}
+    for ws, staged in incoming.items():
+        _plan_incoming(ctx, plan, ws, staged, now - ctx.upload_ttl)
     for ws, (referenced, in_flight, blobs) in catalog.items():
         listed = {obj.key: obj for obj in ctx.store.list_prefix(workspace_prefix(ws))}
         _plan_strays(plan, ws, listed, referenced, in_flight, now - ctx.grace)
@@ -325,6 +331,23 @@ def plan_orphan_sweep(ctx: CleanupContext, workspace: str | None, now: datetime)
             elif life.MISSING_OBJECTS in blob.meta:
                 plan.recovered.append(found)
     return plan
+
+
+def _plan_incoming(
+    ctx: CleanupContext, plan: OrphanPlan, workspace_id: int, in_flight: set[str], cutoff: datetime
+) -> None:
+    """Staged uploads nobody turned into media within the upload TTL are strays too."""
+    slug = plan.workspaces[workspace_id]
+    try:
+        staged = list(ctx.store.list_prefix(incoming_prefix(slug)))
+    except ValueError:
+        return  # a slug no upload link could have been issued for
+    for obj in staged:
+        stray = StrayObject(workspace_id, obj.key, obj.size, obj.modified)
+        if obj.key in in_flight:
+            plan.spared.append(_stray_action(slug, stray, "skipped", "its upload is in flight"))
+        elif obj.modified <= cutoff:
+            plan.strays.append(stray)
 
 
 def _plan_strays(
@@ -407,7 +430,10 @@ def _why_stray_stays(
 ) -> str | None:
     """Re-check one stray object, holding the lock on the blob its name points at."""
     sha = blob_hash_of_key(stray.key)
-    if sha is None:
+    if stray.key.startswith(f"{INCOMING}/"):
+        if stray.key in uploads.in_flight_incoming_keys(session, stray.workspace_id):
+            return "its upload is in flight"
+    elif sha is None:
         if life.key_referenced_anywhere(session, stray.workspace_id, stray.key):
             return "referenced since the sweep was planned"
     else:

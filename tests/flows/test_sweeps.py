@@ -174,3 +174,53 @@ def test_an_upload_of_purged_bytes_is_stored_again(
     fresh = uuid.UUID(str(again["media_ids"][0]))  # type: ignore[index]
     assert _media(catalog, fresh).status == MediaStatus.ready
     assert all(key in listing() for key in blob_keys(catalog, fresh))
+
+
+def test_orphan_sweep_removes_stale_staged_uploads_but_not_those_in_flight(
+    catalog: Any, media: dict[str, uuid.UUID]
+) -> None:
+    from mediamill.catalog.repository import ensure_workspace
+    from mediamill.catalog.uploads import create_pending_media
+
+    objects = store()
+    for name in ("abandoned", "waiting", "fresh"):
+        objects.put(
+            f"incoming/acme/{name}",
+            b"bytes",
+            content_type="application/octet-stream",
+            cache_control="private, no-store",
+        )
+    age_object("incoming/acme/abandoned", 2 * DAY)
+    age_object("incoming/acme/waiting", 2 * DAY)
+    with catalog.begin() as session:
+        workspace = ensure_workspace(session, "acme")
+        pending = create_pending_media(
+            session,
+            workspace.id,
+            uploader="ann",
+            filename="waiting.jpg",
+            source="upload:waiting.jpg",
+            incoming_key="incoming/acme/waiting",
+        ).id
+
+    planned = orphan_sweep(workspace="acme", dry_run=True)
+    report = orphan_sweep(workspace="acme")
+
+    def outcomes(result: dict[str, Any]) -> dict[str, str]:
+        return {
+            a["subject"]: a["status"]
+            for a in result["actions"]
+            if a["action"] == "object.deleted" and a["subject"].startswith("incoming/")
+        }
+
+    assert outcomes(planned) == {
+        "incoming/acme/abandoned": "planned",
+        "incoming/acme/waiting": "skipped",
+    }
+    assert outcomes(report) == {
+        "incoming/acme/abandoned": "done",
+        "incoming/acme/waiting": "skipped",
+    }
+    remaining = {o.key for o in objects.list_prefix("incoming/")}
+    assert remaining == {"incoming/acme/waiting", "incoming/acme/fresh"}
+    assert _media(catalog, pending).status == MediaStatus.pending
