@@ -79,6 +79,7 @@ def start_upload(
         uploads.note_run(session, media_id, run_id)
         if delivery_id is not None:
             access.mark_dispatched(session, delivery_id, run_id, media_id)
+    _announce(job.workspace, event or Event(f"media:{media_id}", "upload.created"), run_id)
     return Started("accepted", media_id, run_id)
 
 
@@ -99,7 +100,28 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
         raise
     with services.writing() as session:
         access.mark_dispatched(session, delivery_id, run_id, None)
+    _announce(job.workspace, event, run_id)
     return Started("accepted", None, run_id)
+
+
+def _announce(workspace: str, event: Event, run_id: uuid.UUID) -> None:
+    """``mediamill.api.accepted``: the event in Prefect's feed, linked to the run it started."""
+    from prefect.events import emit_event
+
+    emit_event(
+        event="mediamill.api.accepted",
+        resource={
+            "prefect.resource.id": f"mediamill.api-event.{event.id}",
+            "mediamill.workspace": workspace,
+            "mediamill.event-type": event.type,
+        },
+        related=[
+            {
+                "prefect.resource.id": f"prefect.flow-run.{run_id}",
+                "prefect.resource.role": "flow-run",
+            }
+        ],
+    )
 
 
 def _duplicate(services: Services, workspace_id: int, event: Event) -> Started:
