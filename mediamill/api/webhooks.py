@@ -128,10 +128,16 @@ class Problem(BaseModel):
     detail: str
 
 
+class Invalid(BaseModel):
+    """Why a signed body is not a valid event: a message, or the list of validation errors."""
+
+    detail: str | list[dict[str, Any]]
+
+
 _REFUSED: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing, tampered or stale signature"},
     413: {"model": Problem, "description": "Body too large"},
-    422: {"description": "A signed body that is not a valid event"},
+    422: {"model": Invalid, "description": "A signed body that is not a valid event"},
     503: {"model": Problem, "description": "The run could not be started; retry later"},
 }
 
@@ -167,9 +173,7 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
 
 async def _signed_body(request: Request, signature: str | None) -> tuple[Services, int, Any]:
     """The parsed body, once the signature of the workspace it names checks out."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body too large")
+    raw = await _read_body(request)
     services = services_of(request.app.state)
     unverified = _claimed_workspace(raw)
     found = None
@@ -190,6 +194,19 @@ async def _signed_body(request: Request, signature: str | None) -> tuple[Service
     except SignatureError as error:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from error
     return services, found[0], json.loads(raw)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The raw body; 413 as soon as it is known to pass MAX_BODY_BYTES, never read to its end."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body too large")
+    return bytes(body)
 
 
 def _claimed_workspace(raw: bytes) -> str | None:
