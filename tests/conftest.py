@@ -26,6 +26,9 @@ def prefect_api() -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
+    # The server's telemetry cannot reach the internet here; its failing retries held
+    # SQLite's write lock and stalled flow runs for up to a minute.
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     with prefect_test_harness(server_startup_timeout=120):
         url = PREFECT_API_URL.value()
         previous = os.environ.get("PREFECT_API_URL")

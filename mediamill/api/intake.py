@@ -10,6 +10,7 @@ import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from mediamill.api.dispatch import CleanupJob, DispatchError, UploadJob
 from mediamill.api.services import Services
@@ -51,12 +52,13 @@ def start_upload(
             delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
             if delivery is None:
                 return _duplicate(services, workspace_id, event)
+        filename = display_filename(job.filename or _url_filename(job.url) or "upload")
         media = uploads.create_pending_media(
             session,
             workspace_id,
             uploader=job.user,
-            filename=display_filename(job.filename or "upload"),
-            source=job.url or f"upload:{display_filename(job.filename or 'upload')}",
+            filename=filename,
+            source=job.url or f"upload:{filename}",
             alt_text=job.alt,
             entity=entity,
             incoming_key=job.key,
@@ -65,7 +67,7 @@ def start_upload(
         if delivery is not None:
             # Known now, so a copy arriving while the run is being started gets the same id.
             delivery.media_id = media_id
-    job = dataclasses.replace(job, media_id=str(media_id))
+    job = dataclasses.replace(job, media_id=str(media_id), filename=filename)
     key = f"{workspace_id}:{event.id}" if event else f"media:{media_id}"
     try:
         run_id = services.dispatcher.ingest_upload(job, idempotency_key=key)
@@ -81,6 +83,17 @@ def start_upload(
             access.mark_dispatched(session, delivery_id, run_id, media_id)
     _announce(job.workspace, event or Event(f"media:{media_id}", "upload.created"), run_id)
     return Started("accepted", media_id, run_id)
+
+
+def _url_filename(url: str | None) -> str | None:
+    """The last path segment of a URL, as a merchant would name the file."""
+    if url is None:
+        return None
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    return unquote(path.rsplit("/", 1)[-1]) or None
 
 
 def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event: Event) -> Started:

@@ -27,7 +27,9 @@ class Api:
     services: Services
     dispatcher: EmbeddedDispatcher
 
-    def token(self, workspace: str = "acme", user: str = "ana", scopes: tuple[str, ...] = ("write",)) -> str:
+    def token(
+        self, workspace: str = "acme", user: str = "ana", scopes: tuple[str, ...] = ("write",)
+    ) -> str:
         with self.services.writing() as session:
             return access.create_token(session, workspace, user, scopes)
 
@@ -52,7 +54,10 @@ class Api:
         return self.client.post(
             path,
             content=body,
-            headers={"Mediamill-Signature": sign(secret, body, stamp), "Content-Type": "application/json"},
+            headers={
+                "Mediamill-Signature": sign(secret, body, stamp),
+                "Content-Type": "application/json",
+            },
         )
 
     def settle(self) -> None:

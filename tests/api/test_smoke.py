@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from tests.api.conftest import Api
 from mediamill.media.samples import photo_jpeg
+from tests.api.conftest import Api
 
 STAGE = """
 mutation($input: [StagedUploadInput!]!) {
@@ -17,7 +17,8 @@ mutation($input: MediaCreateInput!) {
     userErrors { field code message }
   }
 }"""
-SHOW = """query($id: ID!) { media(id: $id) { id status mediaType width variants { name format url } } }"""
+SHOW = """
+query($id: ID!) { media(id: $id) { id status mediaType width variants { name format url } } }"""
 
 
 def test_staged_upload_turns_ready(api: Api) -> None:

@@ -35,7 +35,7 @@ def test_upgrade_keeps_workspaces_and_downgrade_drops_only_the_api_tables(engine
 
     upgrade(engine, API)
 
-    assert API_TABLES <= tables(engine)
+    assert tables(engine) >= API_TABLES
     inspector = sa.inspect(engine)
     assert [u["column_names"] for u in inspector.get_unique_constraints("webhook_deliveries")] == [
         ["workspace_id", "event_id"]

@@ -15,14 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
-
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -34,6 +26,14 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
 from mediamill.settings import Settings
 
 MAX_TOKENS = 2000

@@ -229,6 +229,10 @@ class Mutation:
             error = _error(["input"], "INVALID", "give exactly one of originalSource and file")
             return _failed(error)
         try:
+            # Checked before a multipart file is stored: a refusal must not strand it.
+            if input.entity is not None:
+                _entity(input.entity)
+            _alt(input.alt)
             if input.original_source is not None:
                 from starlette.concurrency import run_in_threadpool
 

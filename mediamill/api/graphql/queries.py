@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import strawberry
-
 from graphql import GraphQLError
+
 from mediamill.api.graphql.context import Info, require
 from mediamill.api.graphql.cursors import CursorError, decode, encode
 from mediamill.api.graphql.types import (

@@ -1,0 +1,194 @@
+"""API access on a real migrated catalog: tokens, webhook secrets, accepted deliveries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mediamill.catalog import access
+from mediamill.catalog.base import utcnow
+from mediamill.catalog.models import ApiToken, AuditEvent, WebhookDelivery, WebhookSecret, Workspace
+from tests.catalog.factories import add_workspace
+
+
+def _token_row(session: Session, token: str) -> ApiToken:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == access.token_hash(token)))
+    assert row is not None
+    return row
+
+
+def test_created_token_is_stored_only_as_its_hash(session: Session) -> None:
+    token = access.create_token(session, "acme", "ana", ("read",), name="ci")
+    session.commit()
+    assert token.startswith(access.TOKEN_PREFIX)
+    row = _token_row(session, token)
+    assert row.token_hash == access.token_hash(token) != token
+    assert row.prefix == token[:10]
+    assert row.user == "ana"
+    assert row.name == "ci"
+    # The clear token appears in no column of any token row, nor in the audit trail.
+    for stored in session.scalars(select(ApiToken)):
+        assert token not in (stored.token_hash, stored.prefix, stored.name, stored.scopes)
+    audits = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "token.created")))
+    assert len(audits) == 1
+    assert token not in repr(audits[0].details)
+    assert audits[0].subject == token[:10]
+
+
+def test_create_token_creates_the_workspace_and_authenticates(session: Session) -> None:
+    token = access.create_token(session, "newco", "bob", ("write",))
+    session.commit()
+    workspace = session.scalar(select(Workspace).where(Workspace.slug == "newco"))
+    assert workspace is not None
+    principal = access.authenticate(session, token)
+    assert principal is not None
+    assert principal.workspace_id == workspace.id
+    assert principal.workspace == "newco"
+    assert principal.user == "bob"
+    assert principal.scopes == frozenset({"read", "write"})
+    assert principal.may("read")
+    assert principal.may("write")
+    assert not principal.may("admin")
+
+
+@pytest.mark.parametrize(
+    ("scopes", "granted"),
+    [
+        (("read",), {"read"}),
+        (("write",), {"read", "write"}),
+        (("admin",), {"read", "write", "admin"}),
+        (("read", "admin"), {"read", "write", "admin"}),
+    ],
+)
+def test_scopes_expand(session: Session, scopes: tuple[str, ...], granted: set[str]) -> None:
+    assert access.expand_scopes(scopes) == granted
+    token = access.create_token(session, "acme", "ana", scopes)
+    session.commit()
+    principal = access.authenticate(session, token)
+    assert principal is not None
+    assert principal.scopes == granted
+    assert set(_token_row(session, token).scopes.split()) == granted
+
+
+def test_unknown_scope_is_refused_and_nothing_is_stored(session: Session) -> None:
+    with pytest.raises(ValueError, match="unknown scope 'owner'"):
+        access.create_token(session, "acme", "ana", ("read", "owner"))
+    assert session.scalars(select(ApiToken)).all() == []
+
+
+def test_unknown_token_is_none(session: Session) -> None:
+    access.create_token(session, "acme", "ana")
+    session.commit()
+    assert access.authenticate(session, access.TOKEN_PREFIX + "x" * 43) is None
+    assert access.authenticate(session, "not-even-prefixed") is None
+    assert access.authenticate(session, "") is None
+
+
+def test_the_stored_hash_is_not_a_token(session: Session) -> None:
+    token = access.create_token(session, "acme", "ana")
+    session.commit()
+    assert access.authenticate(session, access.token_hash(token)) is None
+    assert access.authenticate(session, access.TOKEN_PREFIX + access.token_hash(token)) is None
+
+
+def test_revoked_token_is_none(session: Session) -> None:
+    token = access.create_token(session, "acme", "ana")
+    other = access.create_token(session, "acme", "ana")
+    session.commit()
+    _token_row(session, token).revoked_at = utcnow()
+    session.commit()
+    assert access.authenticate(session, token) is None
+    assert access.authenticate(session, other) is not None
+
+
+def test_expired_token_is_none_and_unexpired_works(session: Session) -> None:
+    expired = access.create_token(
+        session, "acme", "ana", expires_at=utcnow() - timedelta(seconds=1)
+    )
+    valid = access.create_token(session, "acme", "ana", expires_at=utcnow() + timedelta(hours=1))
+    session.commit()
+    assert access.authenticate(session, expired) is None
+    assert access.authenticate(session, valid) is not None
+
+
+def test_tokens_are_distinct(session: Session) -> None:
+    tokens = {access.create_token(session, "acme", "ana") for _ in range(5)}
+    session.commit()
+    assert len(tokens) == 5
+    assert len({row.token_hash for row in session.scalars(select(ApiToken))}) == 5
+
+
+def test_new_webhook_secret_revokes_the_previous(session: Session) -> None:
+    first = access.create_webhook_secret(session, "acme", actor="ana")
+    session.commit()
+    found = access.webhook_secrets(session, "acme")
+    assert found is not None
+    workspace_id, active = found
+    assert active == [first]
+    assert first.startswith(access.SECRET_PREFIX)
+
+    second = access.create_webhook_secret(session, "acme", actor="ana")
+    session.commit()
+    assert second != first
+    assert access.webhook_secrets(session, "acme") == (workspace_id, [second])
+    rows = {row.secret: row for row in session.scalars(select(WebhookSecret))}
+    assert rows[first].revoked_at is not None
+    assert rows[second].revoked_at is None
+
+
+def test_webhook_secrets_are_per_workspace(session: Session) -> None:
+    acme = access.create_webhook_secret(session, "acme")
+    globex = access.create_webhook_secret(session, "globex")
+    access.create_webhook_secret(session, "globex")  # rotating globex leaves acme alone
+    session.commit()
+    found = access.webhook_secrets(session, "acme")
+    assert found is not None
+    assert found[1] == [acme]
+    rotated = access.webhook_secrets(session, "globex")
+    assert rotated is not None
+    assert globex not in rotated[1]
+    assert len(rotated[1]) == 1
+    assert access.webhook_secrets(session, "nobody") is None
+
+
+def test_claim_delivery_once_per_workspace_and_event(session: Session) -> None:
+    acme_id = add_workspace(session, "acme").id
+    globex_id = add_workspace(session, "globex").id
+
+    first = access.claim_delivery(session, acme_id, "evt_1", "object.created")
+    assert first is not None
+    assert access.claim_delivery(session, acme_id, "evt_1", "object.created") is None
+    # The losing insert ran in a savepoint: the transaction is still usable.
+    elsewhere = access.claim_delivery(session, globex_id, "evt_1", "object.created")
+    assert elsewhere is not None
+    other_event = access.claim_delivery(session, acme_id, "evt_2", "object.created")
+    assert other_event is not None
+    session.commit()
+
+    rows = session.execute(
+        select(WebhookDelivery.workspace_id, WebhookDelivery.event_id).order_by(WebhookDelivery.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        (acme_id, "evt_1"),
+        (globex_id, "evt_1"),
+        (acme_id, "evt_2"),
+    ]
+    found = access.find_delivery(session, acme_id, "evt_1")
+    assert found is not None
+    assert found.id == first.id
+    assert access.find_delivery(session, globex_id, "evt_2") is None
+
+
+def test_claim_after_commit_is_still_a_duplicate(session: Session) -> None:
+    acme_id = add_workspace(session, "acme").id
+    claimed = access.claim_delivery(session, acme_id, "evt_9", "entity.deleted")
+    assert claimed is not None
+    session.commit()
+    assert access.claim_delivery(session, acme_id, "evt_9", "entity.deleted") is None
+    access.forget_delivery(session, claimed.id)
+    session.commit()
+    # A forgotten acceptance (its run never started) can be claimed again by the retry.
+    assert access.claim_delivery(session, acme_id, "evt_9", "entity.deleted") is not None
