@@ -41,12 +41,12 @@ async def put_upload(ticket: str, request: Request) -> Stored:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from error
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > allowed.max_bytes:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload is too large")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "upload is too large")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > allowed.max_bytes:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload is too large")
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "upload is too large")
     try:
         await run_in_threadpool(
             services.store.put,

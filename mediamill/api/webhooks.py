@@ -200,12 +200,12 @@ async def _read_body(request: Request) -> bytes:
     """The raw body; 413 as soon as it is known to pass MAX_BODY_BYTES, never read to its end."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body too large")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "body too large")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body too large")
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "body too large")
     return bytes(body)
 
 
@@ -242,7 +242,7 @@ def _parse(model: type[M], body: Any) -> M:
         return model.model_validate(body)
     except ValidationError as error:
         detail = json.loads(error.json(include_url=False, include_context=False))
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from error
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from error
 
 
 def _answer(accepted: Accepted) -> JSONResponse:
@@ -297,11 +297,11 @@ async def upload_completed(
     event = _parse(UploadCompleted, body)
     if event.key is not None and incoming_workspace(event.key) != event.workspace:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"key must be under incoming/{event.workspace}/ of the store",
         )
     if event.url is not None and _scheme(event.url) not in ("http", "https"):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "url must be http or https")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "url must be http or https")
     job = UploadJob(
         workspace=event.workspace,
         media_id="",

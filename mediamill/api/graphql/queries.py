@@ -16,6 +16,7 @@ from mediamill.api.graphql.types import (
     MediaNode,
     MediaTypeEnum,
     PageInfo,
+    UnsignedInt64,
     Usage,
 )
 from mediamill.catalog import repository as repo
@@ -124,8 +125,8 @@ class Query:
             media_count=count("media"),
             failed_count=count("failed"),
             blob_count=count("blobs"),
-            logical_bytes=count("logical_bytes"),
-            physical_bytes=count("physical_bytes"),
+            logical_bytes=UnsignedInt64(count("logical_bytes")),
+            physical_bytes=UnsignedInt64(count("physical_bytes")),
             # Int64 column: an unlimited quota is pd.NA, whose comparisons raise.
-            quota_bytes=None if quota is None or pd.isna(quota) else int(quota),
+            quota_bytes=None if quota is None or pd.isna(quota) else UnsignedInt64(int(quota)),
         )

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import strawberry
 from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.config import StrawberryConfig
 
 from mediamill.api.graphql.context import ApiContext, context_getter
 from mediamill.api.graphql.limits import extensions
 from mediamill.api.graphql.mutations import Mutation
 from mediamill.api.graphql.queries import Query
+from mediamill.api.graphql.types import UNSIGNED_INT64, UnsignedInt64
 from mediamill.settings import Settings
 
 
 def make_schema(settings: Settings) -> strawberry.Schema:
     """The media library schema with the limits ``settings`` ask for."""
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions(settings))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions(settings),
+        config=StrawberryConfig(scalar_map={UnsignedInt64: UNSIGNED_INT64}),
+    )
 
 
 def make_router(settings: Settings) -> GraphQLRouter[ApiContext, None]:

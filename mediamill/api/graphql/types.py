@@ -10,8 +10,10 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
-UnsignedInt64 = strawberry.scalar(
-    NewType("UnsignedInt64", int),
+UnsignedInt64 = NewType("UnsignedInt64", int)
+# Registered with the schema (see schema.SCALARS): GraphQL's Int stops at 2^31.
+UNSIGNED_INT64 = strawberry.scalar(
+    name="UnsignedInt64",
     serialize=str,
     parse_value=int,
     description="A byte count, as a string: GraphQL's Int stops at 2^31.",
@@ -148,9 +150,9 @@ class Usage:
     media_count: int
     failed_count: int
     blob_count: int
-    logical_bytes: UnsignedInt64  # type: ignore[valid-type]
-    physical_bytes: UnsignedInt64  # type: ignore[valid-type]
-    quota_bytes: UnsignedInt64 | None  # type: ignore[valid-type]
+    logical_bytes: UnsignedInt64
+    physical_bytes: UnsignedInt64
+    quota_bytes: UnsignedInt64 | None
 
 
 @strawberry.type
