@@ -62,6 +62,7 @@ def main() -> None:
         + _run("bench_backfill", "--count", args.count)
         + _run("bench_video")
         + _run("bench_mesh")
+        + _run("bench_api")
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(rows, indent=2))

@@ -1,0 +1,131 @@
+"""The benchmark seeder makes a catalog the real code reads like one it wrote itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bench.postgres import PostgresUnavailableError, find_bin_dir, throwaway_cluster
+from bench.seed import MEASURED_WORKSPACE, seed_catalog
+from mediamill.catalog import migrate
+from mediamill.catalog.engine import make_engine
+from mediamill.catalog.library import Position, media_page
+from mediamill.catalog.models import Media, MediaType
+from mediamill.catalog.views import current_variants, media_record
+
+ROWS = 3_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    try:
+        find_bin_dir()
+    except PostgresUnavailableError as error:
+        pytest.skip(str(error))
+    with throwaway_cluster() as cluster:
+        yield cluster.url
+
+
+def _indexes(engine: sa.Engine) -> set[tuple[str, str]]:
+    inspector = sa.inspect(engine)
+    return {
+        (table, str(index["name"]))
+        for table in inspector.get_table_names()
+        for index in inspector.get_indexes(table)
+    }
+
+
+def test_seeded_catalog_reads_back_through_the_catalog_code(
+    empty_catalog: str, tmp_path: Path
+) -> None:
+    result = seed_catalog(empty_catalog, ROWS, workspaces=5)
+    assert result.media == ROWS
+    assert 0.4 * ROWS < result.measured_media < 0.6 * ROWS
+    assert result.blobs > 0.9 * ROWS
+    # 7 current variants per ready blob of the measured workspace, an 8th on every 10th.
+    assert result.variants > 6 * 0.85 * result.measured_media
+    assert set(result.seconds) >= {"migrate", "media + blobs", "variants", "analyze"}
+
+    engine = make_engine(empty_catalog)
+    reference = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    try:
+        assert migrate.is_current(engine)
+        # Every index the migrations made is back after the load dropped the plain ones.
+        if engine.dialect.name == "sqlite":
+            migrate.upgrade(reference)
+            assert _indexes(engine) == _indexes(reference)
+            with engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        with engine.connect() as connection:
+            # Foreign keys hold (PostgreSQL loaded with its triggers off), within a workspace.
+            orphans = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM media m LEFT JOIN blobs b ON b.id = m.blob_id "
+                    "WHERE m.blob_id IS NOT NULL "
+                    "AND (b.id IS NULL OR b.workspace_id <> m.workspace_id)"
+                )
+            ).scalar_one()
+            assert orphans == 0
+            statuses = dict(
+                connection.execute(sa.text("SELECT status, count(*) FROM media GROUP BY status"))
+                .tuples()
+                .all()
+            )
+            assert statuses["ready"] > 0.85 * ROWS
+            assert statuses.get("deleted", 0) > 0
+
+        with Session(engine) as session:
+            page = media_page(session, result.workspace_id, first=50)
+            assert len(page.items) == 50
+            assert page.has_next
+            stamps = [(m.created_at, m.id) for m in page.items]
+            assert stamps == sorted(stamps, reverse=True)
+            first = page.items[0]
+            assert first.workspace.slug == MEASURED_WORKSPACE
+            assert first.created_at.tzinfo is UTC
+            assert isinstance(first.id, uuid.UUID)
+            assert first.id.version == 4
+            ready = [m for m in page.items if m.blob is not None and m.blob.status == "ready"]
+            assert ready
+            for media in ready:
+                current = current_variants(list(media.blob.variants))  # type: ignore[union-attr]
+                assert {(v.name, v.format) for v in current} == {
+                    ("optimized", "jpeg"),
+                    ("optimized", "webp"),
+                    ("optimized", "avif"),
+                    ("thumb", "jpeg"),
+                    ("thumb", "webp"),
+                    ("tiny", "jpeg"),
+                    ("tiny", "webp"),
+                }
+                record = media_record(media, lambda key: f"https://cdn.test/{key}")
+                assert record["variants"][0]["url"].startswith("https://cdn.test/tenants/")
+                assert record["width"] is not None
+            # Keyset paging continues strictly older, and the type filter holds.
+            last = page.items[-1]
+            after = media_page(
+                session,
+                result.workspace_id,
+                first=20,
+                after=Position(last.created_at, last.id),
+                media_type=MediaType.image,
+            )
+            assert after.items
+            for media in after.items:
+                assert (media.created_at, media.id) < (last.created_at, last.id)
+                assert media.media_type is MediaType.image
+            total = session.scalar(sa.select(sa.func.count()).select_from(Media))
+            assert total == ROWS
+    finally:
+        engine.dispose()
+        reference.dispose()
