@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         pattern="^(auto|deployments|embedded)$",
         description="How API events start flows: deployments on a Prefect server, or embedded.",
     )
+    dispatch_wait_ms: int = Field(
+        25, ge=0, description="How long an API answer waits for Prefect to create its run."
+    )
     graphql_introspection: bool = Field(True, description="Serve GraphQL schema introspection.")
     graphql_max_depth: int = Field(8, gt=0, description="Deepest GraphQL selection accepted.")
     graphql_max_first: int = Field(100, gt=0, description="Largest page a connection serves.")

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -66,27 +69,54 @@ class Dispatcher(Protocol):
     def close(self) -> None: ...
 
 
+class _PrefectClient:
+    """One Prefect API client for the process, opened on first use.
+
+    A client per call costs a connection and a version check each time: most of a run's
+    creation time when the server is idle. httpx's client is safe to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from prefect.client.orchestration import get_client
+
+                client = get_client(sync_client=True)
+                client.__enter__()
+                self._client = client
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.__exit__(None, None, None)
+                self._client = None
+
+
 class DeploymentDispatcher:
-    """Creates flow runs of the served deployments; workers pick them up."""
+    """Creates flow runs of the served deployments (one API call each); workers run them."""
 
     def __init__(self) -> None:
         self._deployment_ids: dict[str, uuid.UUID] = {}
+        self._client = _PrefectClient()
 
     def _run(self, deployment: str, parameters: dict[str, Any], idempotency_key: str) -> uuid.UUID:
-        from prefect.client.orchestration import get_client
-
         try:
-            with get_client(sync_client=True) as client:
-                if deployment not in self._deployment_ids:
-                    self._deployment_ids[deployment] = client.read_deployment_by_name(deployment).id
-                run = client.create_flow_run_from_deployment(
-                    self._deployment_ids[deployment],
-                    parameters=parameters,
-                    idempotency_key=idempotency_key,
-                )
+            client = self._client.get()
+            if deployment not in self._deployment_ids:
+                self._deployment_ids[deployment] = client.read_deployment_by_name(deployment).id
+            run = client.create_flow_run_from_deployment(
+                self._deployment_ids[deployment],
+                parameters=parameters,
+                idempotency_key=idempotency_key,
+            )
         except Exception as error:
             raise DispatchError(f"could not start {deployment}: {error}") from error
-        return run.id
+        return uuid.UUID(str(run.id))
 
     def ingest_upload(self, job: UploadJob, idempotency_key: str) -> uuid.UUID:
         return self._run(INGEST_UPLOAD_DEPLOYMENT, asdict(job), idempotency_key)
@@ -95,7 +125,7 @@ class DeploymentDispatcher:
         return self._run(ENTITY_CLEANUP_DEPLOYMENT, asdict(job), idempotency_key)
 
     def close(self) -> None:
-        return None
+        self._client.close()
 
 
 class EmbeddedDispatcher:
@@ -103,20 +133,21 @@ class EmbeddedDispatcher:
 
     def __init__(self, threads: int = 2) -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mediamill-run")
+        self._client = _PrefectClient()
+        self._pending_lock = threading.Lock()
         self.pending: list[Future[Any]] = []
 
     def _run(self, flow: Any, parameters: dict[str, Any]) -> uuid.UUID:
-        from prefect.client.orchestration import get_client
         from prefect.states import Pending
 
         try:
-            with get_client(sync_client=True) as client:
-                run = client.create_flow_run(flow, parameters=parameters, state=Pending())
+            run = self._client.get().create_flow_run(flow, parameters=parameters, state=Pending())
         except Exception as error:
             raise DispatchError(f"could not start {flow.name}: {error}") from error
-        self.pending = [f for f in self.pending if not f.done()]
-        self.pending.append(self._executor.submit(_execute, flow, run, parameters))
-        return run.id
+        started = self._executor.submit(_execute, flow, run, parameters)
+        with self._pending_lock:  # runs are started from several request threads at once
+            self.pending = [f for f in self.pending if not f.done()] + [started]
+        return uuid.UUID(str(run.id))
 
     def ingest_upload(self, job: UploadJob, idempotency_key: str) -> uuid.UUID:
         from mediamill.flows.uploads import ingest_upload
@@ -135,6 +166,64 @@ class EmbeddedDispatcher:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=False)
+        self._client.close()
+
+
+class Launcher:
+    """Starts runs on background threads, so an answer waits on Prefect for a bounded time.
+
+    A run that Prefect creates within ``wait_seconds`` is answered with its id. A slower
+    one (a busy server) is answered without, and ``settle`` records its outcome later, so
+    a burst of webhooks is acknowledged at catalog speed instead of queueing on Prefect.
+    """
+
+    def __init__(self, wait_seconds: float, threads: int = 8) -> None:
+        self.wait_seconds = wait_seconds
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="mediamill-start"
+        )
+        self._lock = threading.Lock()
+        self._settling: list[Future[None]] = []
+
+    def launch(
+        self,
+        start: Callable[[], uuid.UUID],
+        settle: Callable[[uuid.UUID | None, DispatchError | None], None],
+    ) -> uuid.UUID | None:
+        """The run id, or None while it is still being created; DispatchError if it failed."""
+        future = self._executor.submit(start)
+        try:
+            return future.result(timeout=self.wait_seconds)
+        except FutureTimeout:
+            settled: Future[None] = Future()
+
+            def finish(done: Future[uuid.UUID]) -> None:
+                try:
+                    settle(*_outcome(done))
+                finally:
+                    settled.set_result(None)
+
+            future.add_done_callback(finish)
+            with self._lock:
+                self._settling = [f for f in self._settling if not f.done()] + [settled]
+            return None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every launch answered without its run has been settled (tests)."""
+        for future in list(self._settling):
+            future.result(timeout=timeout)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _outcome(future: Future[uuid.UUID]) -> tuple[uuid.UUID | None, DispatchError | None]:
+    error = future.exception()
+    if error is None:
+        return future.result(), None
+    if isinstance(error, DispatchError):
+        return None, error
+    return None, DispatchError(str(error))
 
 
 def _execute(flow: Any, run: Any, parameters: dict[str, Any]) -> None:

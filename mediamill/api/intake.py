@@ -7,6 +7,7 @@ redelivery is answered with the first delivery's media and run instead of a seco
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +20,7 @@ from mediamill.catalog.lifecycle import Entity
 from mediamill.tasks.filenames import display_filename
 
 DISPATCH_FAILED = "dispatch_failed"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,19 +71,36 @@ def start_upload(
             delivery.media_id = media_id
     job = dataclasses.replace(job, media_id=str(media_id), filename=filename)
     key = f"{workspace_id}:{event.id}" if event else f"media:{media_id}"
+    announced = event or Event(f"media:{media_id}", "upload.created")
+
+    def record(run_id: uuid.UUID) -> None:
+        with services.writing() as session:
+            uploads.note_run(session, media_id, run_id)
+            if delivery_id is not None:
+                access.mark_dispatched(session, delivery_id, run_id, media_id)
+        _announce(job.workspace, announced, run_id)
+
+    def settle(run_id: uuid.UUID | None, error: DispatchError | None) -> None:
+        """After a 202, the API owns the outcome: a run that never started fails the media."""
+        if run_id is not None:
+            record(run_id)
+        else:
+            with services.writing() as session:
+                uploads.fail_pending(session, workspace_id, media_id, DISPATCH_FAILED, str(error))
+
     try:
-        run_id = services.dispatcher.ingest_upload(job, idempotency_key=key)
+        run_id = services.launcher.launch(
+            lambda: services.dispatcher.ingest_upload(job, idempotency_key=key), settle
+        )
     except DispatchError as error:
+        # Failed before the answer: say 503 and forget the delivery, so the sender retries.
         with services.writing() as session:
             if delivery_id is not None:
                 access.forget_delivery(session, delivery_id)
             uploads.fail_pending(session, workspace_id, media_id, DISPATCH_FAILED, str(error))
         raise
-    with services.writing() as session:
-        uploads.note_run(session, media_id, run_id)
-        if delivery_id is not None:
-            access.mark_dispatched(session, delivery_id, run_id, media_id)
-    _announce(job.workspace, event or Event(f"media:{media_id}", "upload.created"), run_id)
+    if run_id is not None:
+        record(run_id)
     return Started("accepted", media_id, run_id)
 
 
@@ -103,17 +122,31 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
         if delivery is None:
             return _duplicate(services, workspace_id, event)
         delivery_id = delivery.id
+
+    def record(run_id: uuid.UUID) -> None:
+        with services.writing() as session:
+            access.mark_dispatched(session, delivery_id, run_id, None)
+        _announce(job.workspace, event, run_id)
+
+    def settle(run_id: uuid.UUID | None, error: DispatchError | None) -> None:
+        if run_id is not None:
+            record(run_id)
+        else:
+            logger.error("entity cleanup for event %s never started: %s", event.id, error)
+
     try:
-        run_id = services.dispatcher.entity_cleanup(
-            job, idempotency_key=f"{workspace_id}:{event.id}"
+        run_id = services.launcher.launch(
+            lambda: services.dispatcher.entity_cleanup(
+                job, idempotency_key=f"{workspace_id}:{event.id}"
+            ),
+            settle,
         )
     except DispatchError:
         with services.writing() as session:
             access.forget_delivery(session, delivery_id)
         raise
-    with services.writing() as session:
-        access.mark_dispatched(session, delivery_id, run_id, None)
-    _announce(job.workspace, event, run_id)
+    if run_id is not None:
+        record(run_id)
     return Started("accepted", None, run_id)
 
 

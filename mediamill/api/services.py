@@ -11,7 +11,7 @@ from urllib.parse import quote
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mediamill.api.dispatch import Dispatcher, make_dispatcher
+from mediamill.api.dispatch import Dispatcher, Launcher, make_dispatcher
 from mediamill.api.tickets import server_key
 from mediamill.catalog import migrate
 from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
@@ -30,6 +30,7 @@ class Services:
     sessions: sessionmaker[Session]
     store: ObjectStore
     dispatcher: Dispatcher
+    launcher: Launcher
     ticket_key: bytes
     # Without a CDN, a local store's objects are served by this API's ``/files/``: a
     # browser showing the picker cannot load the store's own file:// URLs.
@@ -57,6 +58,7 @@ class Services:
             sessions=make_session_factory(engine),
             store=store,
             dispatcher=dispatcher or make_dispatcher(settings),
+            launcher=Launcher(wait_seconds=settings.dispatch_wait_ms / 1000),
             ticket_key=server_key(settings),
             files_base=files_base,
         )
@@ -81,6 +83,7 @@ class Services:
         return self.store.url(key)
 
     def close(self) -> None:
+        self.launcher.close()
         self.dispatcher.close()
         self.engine.dispose()
 

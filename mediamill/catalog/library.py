@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mediamill.catalog.lifecycle import GONE, Entity
-from mediamill.catalog.models import Attachment, Blob, Media, MediaType
+from mediamill.catalog.models import Attachment, Blob, Media, MediaType, Variant
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ def media_page(
         pattern = f"%{_escape_like(search)}%"
         query = query.where(Media.original_filename.ilike(pattern, escape="\\"))
     if after is not None:
+        # The plain bound is implied by the OR below, but it is what lets both databases
+        # start the index scan at the cursor instead of filtering every newer row.
+        query = query.where(Media.created_at <= after.created_at)
         query = query.where(
             or_(
                 Media.created_at < after.created_at,
@@ -74,7 +77,10 @@ def media_page(
             query.order_by(Media.created_at.desc(), Media.id.desc())
             .limit(first + 1)
             .options(
-                selectinload(Media.blob).selectinload(Blob.variants),
+                # Build provenance is for support, not for the library: skip its JSON.
+                selectinload(Media.blob)
+                .selectinload(Blob.variants)
+                .defer(Variant.library_versions, raiseload=True),
                 selectinload(Media.workspace),
             )
         )

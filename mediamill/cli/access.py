@@ -68,6 +68,9 @@ def webhook_secret_create(workspace: WorkspaceOption) -> None:
 def api(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (requests are CPU-bound: up to cores).")
+    ] = 1,
 ) -> None:
     """Serve the API (webhooks, /graphql, /library) with uvicorn until Ctrl-C."""
     import os
@@ -77,19 +80,26 @@ def api(
     settings = load_settings()
     with open_catalog(settings, migrate_embedded=True):
         pass
+    # Every worker process builds the app from the environment, so decisions made here
+    # are handed down as MEDIAMILL_* variables.
     if settings.dispatch == "auto" and not os.environ.get("PREFECT_API_URL"):
         # No Prefect server configured: run flows embedded, reporting to the same local
         # server the CLI's own runs use.
         from mediamill.cli.common import start_prefect
 
-        settings = settings.model_copy(update={"dispatch": "embedded"})
+        os.environ["MEDIAMILL_DISPATCH"] = "embedded"
         start_prefect(settings)
-    from mediamill.api.app import create_app
-
     if "api_public_url" not in settings.model_fields_set:
         # Upload links point back at this server unless a proxy's address is configured.
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-        settings = settings.model_copy(update={"api_public_url": f"http://{shown}:{port}"})
+        os.environ["MEDIAMILL_API_PUBLIC_URL"] = f"http://{shown}:{port}"
 
     console.print(f"mediamill API on http://{host}:{port} (picker: /library, GraphQL: /graphql)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        "mediamill.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )

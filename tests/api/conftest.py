@@ -61,14 +61,19 @@ class Api:
         )
 
     def settle(self) -> None:
-        """Wait for every run the API started to finish."""
+        """Wait for every run the API started (or was still starting) to finish."""
+        self.services.launcher.wait(timeout=120)
         self.dispatcher.wait(timeout=120)
 
 
 @pytest.fixture
 def api(home: Path, prefect_api: str) -> Iterator[Api]:
     dispatcher = EmbeddedDispatcher()
-    settings = get_settings(dispatch="embedded", api_public_url="http://testserver")
+    # Answers wait for their run, so the run id is always in them; answering before
+    # Prefect created the run is tested apart, in test_dispatch.py.
+    settings = get_settings(
+        dispatch="embedded", api_public_url="http://testserver", dispatch_wait_ms=120_000
+    )
     app = create_app(settings, dispatcher=dispatcher)
     with TestClient(app) as client:
         yield Api(client, services_of(app.state), dispatcher)

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,7 +327,10 @@ def test_oversized_body_is_refused_without_reading_it_all(
         "server": ("testserver", 80),
         "state": {},
     }
-    asyncio.run(api.client.app(scope, receive, send))  # type: ignore[arg-type]
+    # A thread of its own: another test's library (Playwright's sync API) may leave an
+    # event loop running on this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, api.client.app(scope, receive, send)).result()  # type: ignore[arg-type]
     assert sent[0]["type"] == "http.response.start"
     assert sent[0]["status"] == 413
     assert received <= (0 if declared else MAX_BODY_BYTES // len(chunk) + 1)

@@ -103,6 +103,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_WORKER_QUERY_SECONDS": "2",
         "PREFECT_WORKER_PREFETCH_SECONDS": "2",
+        # Answers wait for their run, so the webhook test can compare run ids.
+        "MEDIAMILL_DISPATCH_WAIT_MS": "60000",
     }
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(

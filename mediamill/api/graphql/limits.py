@@ -30,13 +30,16 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from mediamill.settings import Settings
 
 MAX_TOKENS = 2000
+DOCUMENT_CACHE_SIZE = 256
 # Fields, inline fragments and spreads of one document once its fragments are expanded.
 MAX_SELECTIONS = 10_000
 # Typical lengths of list fields that are not paged.
@@ -163,11 +166,25 @@ class CostLimiter(SchemaExtension):
         yield
 
 
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, skipped for a document the cost check refused."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+            return
+        yield from super().on_validate()
+
+
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """The limits the settings ask for, as factories: strawberry builds them per request."""
     chosen: list[Callable[[], SchemaExtension]] = [
+        # Clients send the same few documents again and again: parse and validate each once.
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: CostLimiter(settings.graphql_max_cost, settings.graphql_max_first),
+        # After the cost check, so a refused document is neither validated nor cached.
+        lambda: CachedValidation(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
     ]

@@ -1,0 +1,144 @@
+"""The bounded wait on Prefect: slow run creation is answered at once and settled later."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from mediamill.api.app import create_app
+from mediamill.api.dispatch import CleanupJob, DispatchError, Launcher, UploadJob
+from mediamill.api.services import Services, services_of
+from mediamill.catalog import access
+from mediamill.catalog.models import Media, MediaStatus, WebhookDelivery
+from mediamill.settings import get_settings
+from tests.api.conftest import Api
+
+RUN_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+class SlowDispatcher:
+    """Creates a run after ``delay`` seconds, or fails then."""
+
+    def __init__(self, delay: float, fail: bool = False) -> None:
+        self.delay = delay
+        self.fail = fail
+        self.started = threading.Event()
+
+    def _start(self) -> uuid.UUID:
+        time.sleep(self.delay)
+        self.started.set()
+        if self.fail:
+            raise DispatchError("Prefect is unreachable")
+        return RUN_ID
+
+    def ingest_upload(self, job: UploadJob, idempotency_key: str) -> uuid.UUID:
+        return self._start()
+
+    def entity_cleanup(self, job: CleanupJob, idempotency_key: str) -> uuid.UUID:
+        return self._start()
+
+    def close(self) -> None:
+        return None
+
+
+@contextmanager
+def _app(dispatcher: SlowDispatcher, wait_ms: int) -> Iterator[tuple[TestClient, Services]]:
+    settings = get_settings(api_public_url="http://testserver", dispatch_wait_ms=wait_ms)
+    app = create_app(settings, dispatcher=dispatcher)
+    with TestClient(app) as client:
+        yield client, services_of(app.state)
+
+
+def _upload(client: TestClient, services: Services, event_id: str) -> dict[str, object]:
+    with services.writing() as session:
+        secret = access.create_webhook_secret(session, "acme")
+    api = Api(client, services, dispatcher=None)  # type: ignore[arg-type]
+    event = {
+        "id": event_id,
+        "type": "upload.completed",
+        "workspace": "acme",
+        "url": "https://images.example.com/a.jpg",
+    }
+    body = json.dumps(event).encode()
+    response = api.webhook("/webhooks/uploads", body, secret)
+    assert response.status_code == 202, response.text
+    answer: dict[str, object] = response.json()
+    return answer
+
+
+def _wait(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.usefixtures("home")
+def test_a_slow_run_creation_is_answered_at_once_and_recorded_later() -> None:
+    dispatcher = SlowDispatcher(delay=0.5)
+    with _app(dispatcher, wait_ms=20) as (client, services):
+        started = time.monotonic()
+        answer = _upload(client, services, "evt_slow")
+        assert time.monotonic() - started < 0.5
+        assert answer["run_id"] is None
+        media_id = uuid.UUID(str(answer["media_id"]))
+
+        def recorded() -> bool:
+            with services.reading() as session:
+                run = session.scalar(select(WebhookDelivery.run_id))
+                media = session.get(Media, media_id)
+                return run == RUN_ID and media is not None and media.flow_run_id == RUN_ID
+
+        _wait(recorded)
+
+
+@pytest.mark.usefixtures("home")
+def test_a_run_that_fails_to_start_after_the_answer_fails_its_media() -> None:
+    dispatcher = SlowDispatcher(delay=0.3, fail=True)
+    with _app(dispatcher, wait_ms=20) as (client, services):
+        answer = _upload(client, services, "evt_lost")
+        media_id = uuid.UUID(str(answer["media_id"]))
+
+        def failed() -> bool:
+            with services.reading() as session:
+                media = session.get(Media, media_id)
+                return media is not None and media.status == MediaStatus.failed
+
+        _wait(failed)
+        with services.reading() as session:
+            media = session.get(Media, media_id)
+            assert media is not None
+            assert media.error_code == "dispatch_failed"
+            # The sender was told 202: a redelivery is a duplicate, not a second media.
+            assert session.scalar(select(WebhookDelivery.event_id)) == "evt_lost"
+
+
+def test_launcher_answers_within_its_budget(tmp_path: Path) -> None:
+    launcher = Launcher(wait_seconds=0.05)
+    settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
+    try:
+        assert launcher.launch(lambda: RUN_ID, lambda *o: settled.append(o)) == RUN_ID
+        started = time.monotonic()
+        slow = launcher.launch(lambda: (time.sleep(0.3), RUN_ID)[1], lambda *o: settled.append(o))
+        assert slow is None
+        assert time.monotonic() - started < 0.3
+        with pytest.raises(DispatchError):
+            launcher.launch(_refuse, lambda *o: settled.append(o))
+    finally:
+        launcher.close()
+    assert settled == [(RUN_ID, None)]
+
+
+def _refuse() -> uuid.UUID:
+    raise DispatchError("refused at once")
