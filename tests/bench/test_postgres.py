@@ -13,10 +13,11 @@ from bench.postgres import Cluster, PostgresUnavailableError, find_bin_dir, thro
 
 @pytest.fixture(scope="module", autouse=True)
 def _binaries() -> None:
+    """A missing PostgreSQL fails loudly: `make test` installs it (make system-packages)."""
     try:
         find_bin_dir()
     except PostgresUnavailableError as error:
-        pytest.skip(str(error))
+        pytest.fail(str(error))
 
 
 def _accepts(port: int) -> bool:

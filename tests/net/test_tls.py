@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mediamill.net import FetchPolicy, FetchRefused, fetch_to_file
 from tests.net.conftest import LoopbackServer, Server, send
-
-x509 = pytest.importorskip("cryptography.x509")
-hashes = pytest.importorskip("cryptography.hazmat.primitives.hashes")
-serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
-ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
 
 BODY = b"\xff\xd8\xff\xe0 tls body"
 
