@@ -32,7 +32,7 @@ class TlsServer:
         return ssl.create_default_context(cadata=self.ca_pem)
 
 
-def _name(common_name: str) -> object:
+def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, common_name)])
 
 
