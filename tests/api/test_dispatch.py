@@ -86,11 +86,10 @@ def _wait(condition: object, timeout: float = 10.0) -> None:
 
 @pytest.mark.usefixtures("home")
 def test_a_slow_run_creation_is_answered_at_once_and_recorded_later() -> None:
-    dispatcher = SlowDispatcher(delay=0.5)
+    dispatcher = SlowDispatcher(delay=1.0)
     with _app(dispatcher, wait_ms=20) as (client, services):
-        started = time.monotonic()
         answer = _upload(client, services, "evt_slow")
-        assert time.monotonic() - started < 0.5
+        # No run id: the answer left before the run existed, instead of waiting for it.
         assert answer["run_id"] is None
         media_id = uuid.UUID(str(answer["media_id"]))
 
@@ -129,10 +128,8 @@ def test_launcher_answers_within_its_budget(tmp_path: Path) -> None:
     settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
     try:
         assert launcher.launch(lambda: RUN_ID, lambda *o: settled.append(o)) == RUN_ID
-        started = time.monotonic()
         slow = launcher.launch(lambda: (time.sleep(0.3), RUN_ID)[1], lambda *o: settled.append(o))
-        assert slow is None
-        assert time.monotonic() - started < 0.3
+        assert slow is None  # answered before the run existed
         with pytest.raises(DispatchError):
             launcher.launch(_refuse, lambda *o: settled.append(o))
     finally:

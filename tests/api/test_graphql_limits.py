@@ -177,7 +177,7 @@ def test_fragment_chains_are_priced_once_per_fragment() -> None:
     query = f'{{ media(id: "x") {{ ...F0 }} }} {fragments} {last}'
     started = time.monotonic()
     cost = _cost(query)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # expanded, 2^60 selections would never finish
     assert cost == 1 + 2**levels
 
 
@@ -282,7 +282,7 @@ def test_fragment_bomb_is_refused_at_once(api: Api, token: str, resolver_calls: 
     query = f'{{ media(id: "x") {{ ...F0 }} }} {fragments} fragment F{levels} on Media {{ id }}'
     started = time.monotonic()
     body = api.graphql(token, query)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # expanded, 2^40 selections would not finish
     _refused(body, f"the limit is {MAX_SELECTIONS:,}")
     cyclic = (
         '{ media(id: "x") { ...A } } '

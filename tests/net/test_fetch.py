@@ -190,7 +190,7 @@ def test_declared_oversize_is_refused_before_the_body_arrives(server: Server, ou
     started = time.monotonic()
     error = _refusal(server.url("/huge"), out / "h", _policy(max_bytes=1000))
     assert error.code == "too_large"
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5  # the server holds the body back for 10 s
 
 
 def test_understated_length_never_reads_past_it(server: Server, out: Path) -> None:
@@ -216,7 +216,7 @@ def test_silent_server_times_out_within_the_budget(server: Server, out: Path) ->
     started = time.monotonic()
     error = _transient(server.url("/sleep"), out / "s", _policy(timeout_seconds=0.5))
     assert error.code == "timeout"
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 4  # the server would go on for 10 s or more
     assert list(out.iterdir()) == []
 
 
@@ -235,7 +235,7 @@ def test_trickling_server_cannot_stretch_the_budget(server: Server, out: Path, s
     started = time.monotonic()
     error = _transient(server.url("/trickle"), out / "t", _policy(timeout_seconds=0.6))
     assert error.code == "timeout"
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 4  # the server would go on for 10 s or more
     assert list(out.iterdir()) == []
 
 
