@@ -123,7 +123,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         yield running
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            # SIGTERM lets `serve` stop the worker and the API it started (each in a process
+            # group of its own); SIGKILL only if it does not exit.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         subprocess.run(
             [str(BIN / "mediamill"), "server", "stop"], env=env, capture_output=True, check=False
