@@ -171,8 +171,8 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-async def _signed_body(request: Request, signature: str | None) -> tuple[Services, int, Any]:
-    """The parsed body, once the signature of the workspace it names checks out."""
+async def _signed_body(request: Request, signature: str | None) -> tuple[Services, int, str, Any]:
+    """The workspace (id and slug) and the parsed body, once the signature checks out."""
     raw = await _read_body(request)
     services = services_of(request.app.state)
     unverified = _claimed_workspace(raw)
@@ -193,7 +193,8 @@ async def _signed_body(request: Request, signature: str | None) -> tuple[Service
         )
     except SignatureError as error:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from error
-    return services, found[0], json.loads(raw)
+    assert unverified is not None  # found is None without it
+    return services, found[0], unverified, json.loads(raw)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -293,7 +294,7 @@ async def upload_completed(
     signature: Annotated[str | None, Header(alias=HEADER)] = None,
 ) -> JSONResponse:
     """``upload.completed``: ingest the object at ``key`` (or the file at ``url``)."""
-    services, workspace_id, body = await _signed_body(request, signature)
+    services, workspace_id, _, body = await _signed_body(request, signature)
     event = _parse(UploadCompleted, body)
     if event.key is not None and incoming_workspace(event.key) != event.workspace:
         raise HTTPException(
@@ -331,7 +332,7 @@ async def entity_deleted(
     signature: Annotated[str | None, Header(alias=HEADER)] = None,
 ) -> JSONResponse:
     """``entity.deleted``: detach the entity's media and clean up what it alone used."""
-    services, workspace_id, body = await _signed_body(request, signature)
+    services, workspace_id, _, body = await _signed_body(request, signature)
     event = _parse(EntityDeleted, body)
     job = CleanupJob(event.workspace, str(event.entity.as_entity()), WEBHOOK_ACTOR)
     accepted = await run_in_threadpool(
@@ -355,15 +356,12 @@ async def storage_event(
     signature: Annotated[str | None, Header(alias=HEADER)] = None,
 ) -> JSONResponse:
     """An S3 / MinIO notification: ingest each object created under ``incoming/{workspace}/``."""
-    services, workspace_id, body = await _signed_body(request, signature)
+    services, workspace_id, workspace, body = await _signed_body(request, signature)
     event = _parse(StorageEvent, body)
-    workspace = _claimed_workspace(json.dumps(body).encode())
     results = []
     for record in event.Records:
         results.append(
-            await run_in_threadpool(
-                _storage_record, services, workspace_id, workspace or "", record
-            )
+            await run_in_threadpool(_storage_record, services, workspace_id, workspace, record)
         )
     started = any(r.status == "accepted" for r in results)
     code = status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK
