@@ -1,12 +1,18 @@
-"""Shared fixtures: an isolated MEDIAMILL_HOME per test, one Prefect test server per session."""
+"""Shared fixtures: an isolated MEDIAMILL_HOME per test, one Prefect test server per session,
+and a loopback HTTP server with a spy on outgoing connections (URL fetching)."""
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.net.conftest import LoopbackServer, Server
 
 
 @pytest.fixture
@@ -40,3 +46,36 @@ def prefect_api() -> Iterator[str]:
                 os.environ.pop("PREFECT_API_URL", None)
             else:
                 os.environ["PREFECT_API_URL"] = previous
+
+
+# -- a loopback HTTP server, for the URL fetcher and URL ingest ---------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A loopback HTTP server for one test."""
+    httpd = LoopbackServer()
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield httpd.state
+    finally:
+        httpd.state.stop.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every (host, port) a socket of this process connects to (Prefect's own included)."""
+    seen: list[tuple[str, int]] = []
+    original = socket.socket.connect
+
+    def spy(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple):
+            seen.append((str(address[0]), int(address[1])))
+        original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", spy)
+    return seen

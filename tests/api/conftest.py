@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,23 @@ def api(home: Path, prefect_api: str) -> Iterator[Api]:
     app = create_app(settings, dispatcher=dispatcher)
     with TestClient(app) as client:
         yield Api(client, services_of(app.state), dispatcher)
+
+
+@contextmanager
+def module_api(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[Api]:
+    """An app shared by a module's tests (uploads are slow), on a MEDIAMILL_HOME of its own.
+
+    ``env`` sets MEDIAMILL_* variables for the app and for the flows it runs alike.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in list(os.environ):
+            if variable.startswith("MEDIAMILL_"):
+                patch.delenv(variable)
+        patch.setenv("MEDIAMILL_HOME", str(tmp_path_factory.mktemp(name)))
+        for variable, value in env.items():
+            patch.setenv(variable, value)
+        dispatcher = EmbeddedDispatcher()
+        settings = get_settings(dispatch="embedded", api_public_url="http://testserver")
+        app = create_app(settings, dispatcher=dispatcher)
+        with TestClient(app) as client:
+            yield Api(client, services_of(app.state), dispatcher)

@@ -128,13 +128,18 @@ def test_launcher_answers_within_its_budget(tmp_path: Path) -> None:
     settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
     try:
         assert launcher.launch(lambda: RUN_ID, lambda *o: settled.append(o)) == RUN_ID
-        slow = launcher.launch(lambda: (time.sleep(0.3), RUN_ID)[1], lambda *o: settled.append(o))
+        slow = launcher.launch(_slowly, lambda *o: settled.append(o))
         assert slow is None  # answered before the run existed
         with pytest.raises(DispatchError):
             launcher.launch(_refuse, lambda *o: settled.append(o))
     finally:
         launcher.close()
     assert settled == [(RUN_ID, None)]
+
+
+def _slowly() -> uuid.UUID:
+    time.sleep(0.3)
+    return RUN_ID
 
 
 def _refuse() -> uuid.UUID:

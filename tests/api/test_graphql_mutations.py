@@ -7,26 +7,19 @@ and a file that is not an image) and the edits then work on them.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from mediamill.api import tickets
-from mediamill.api.app import create_app
-from mediamill.api.dispatch import EmbeddedDispatcher
-from mediamill.api.services import services_of
 from mediamill.catalog.models import Attachment, AuditEvent, Media, MediaStatus
 from mediamill.media.samples import photo_jpeg
-from mediamill.settings import get_settings
 from mediamill.storage.incoming import incoming_prefix
-from tests.api.conftest import Api
+from tests.api.conftest import Api, module_api
 
 MAX_UPLOAD = 300_000
 STAGE = """
@@ -130,47 +123,38 @@ def multipart(api: Api, token: str, data: bytes, filename: str, **fields: Any) -
 
 @pytest.fixture(scope="module")
 def uploads(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator[Uploads]:
-    with pytest.MonkeyPatch.context() as patch:
-        home: Path = tmp_path_factory.mktemp("mutations-home")
-        for name in list(os.environ):
-            if name.startswith("MEDIAMILL_"):
-                patch.delenv(name)
-        patch.setenv("MEDIAMILL_HOME", str(home))
-        patch.setenv("MEDIAMILL_MAX_UPLOAD_BYTES", str(MAX_UPLOAD))
-        dispatcher = EmbeddedDispatcher()
-        settings = get_settings(dispatch="embedded", api_public_url="http://testserver")
-        assert settings.max_upload_bytes == MAX_UPLOAD
-        app = create_app(settings, dispatcher=dispatcher)
-        with TestClient(app) as client:
-            api = Api(client, services_of(app.state), dispatcher)
-            token = api.token("acme", "ana", ("write",))
-            other = api.token("globex", "gil", ("write",))
+    with module_api(
+        tmp_path_factory, "mutations-home", MEDIAMILL_MAX_UPLOAD_BYTES=str(MAX_UPLOAD)
+    ) as api:
+        assert api.services.settings.max_upload_bytes == MAX_UPLOAD
+        token = api.token("acme", "ana", ("write",))
+        other = api.token("globex", "gil", ("write",))
 
-            target = stage(api, token, {"filename": "shoe.jpg", "fileSize": len(SHOE)})
-            url = target["stagedTargets"][0]["url"]
-            assert api.client.put(url, content=SHOE).status_code == 201
-            staged = api.graphql(
-                token,
-                CREATE,
-                {
-                    "input": {
-                        "originalSource": target["stagedTargets"][0]["resourceUrl"],
-                        "alt": "A shoe",
-                        "entity": {"type": "product", "id": "7"},
-                    }
-                },
-            )["data"]["mediaCreate"]
-            assert staged["userErrors"] == [], staged
-            assert staged["media"]["status"] == "PENDING"
-            made = multipart(api, token, HAT, "hat.jpg", alt="A hat")
-            assert made["userErrors"] == [], made
-            assert made["media"]["status"] == "PENDING"
-            bad = multipart(api, token, b"not an image", "fake.jpg")
-            assert bad["userErrors"] == [], bad
-            api.settle()
-            yield Uploads(
-                api, token, other, staged["media"]["id"], made["media"]["id"], bad["media"]["id"]
-            )
+        target = stage(api, token, {"filename": "shoe.jpg", "fileSize": len(SHOE)})
+        url = target["stagedTargets"][0]["url"]
+        assert api.client.put(url, content=SHOE).status_code == 201
+        staged = api.graphql(
+            token,
+            CREATE,
+            {
+                "input": {
+                    "originalSource": target["stagedTargets"][0]["resourceUrl"],
+                    "alt": "A shoe",
+                    "entity": {"type": "product", "id": "7"},
+                }
+            },
+        )["data"]["mediaCreate"]
+        assert staged["userErrors"] == [], staged
+        assert staged["media"]["status"] == "PENDING"
+        made = multipart(api, token, HAT, "hat.jpg", alt="A hat")
+        assert made["userErrors"] == [], made
+        assert made["media"]["status"] == "PENDING"
+        bad = multipart(api, token, b"not an image", "fake.jpg")
+        assert bad["userErrors"] == [], bad
+        api.settle()
+        yield Uploads(
+            api, token, other, staged["media"]["id"], made["media"]["id"], bad["media"]["id"]
+        )
 
 
 # -- creating ------------------------------------------------------------------------

@@ -8,21 +8,15 @@ paging has something to page through without ingesting it all.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from mediamill.api.app import create_app
-from mediamill.api.dispatch import EmbeddedDispatcher
-from mediamill.api.services import services_of
 from mediamill.catalog import access
 from mediamill.catalog.base import utcnow
 from mediamill.catalog.models import (
@@ -37,8 +31,7 @@ from mediamill.catalog.models import (
 )
 from mediamill.catalog.repository import find_workspace
 from mediamill.media.samples import photo_jpeg
-from mediamill.settings import get_settings
-from tests.api.conftest import Api
+from tests.api.conftest import Api, module_api
 
 CREATE = """
 mutation($input: MediaCreateInput!) {
@@ -113,41 +106,31 @@ class Library:
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator[Library]:
-    with pytest.MonkeyPatch.context() as patch:
-        home: Path = tmp_path_factory.mktemp("queries-home")
-        for name in list(os.environ):
-            if name.startswith("MEDIAMILL_"):
-                patch.delenv(name)
-        patch.setenv("MEDIAMILL_HOME", str(home))
-        dispatcher = EmbeddedDispatcher()
-        settings = get_settings(dispatch="embedded", api_public_url="http://testserver")
-        app = create_app(settings, dispatcher=dispatcher)
-        with TestClient(app) as client:
-            api = Api(client, services_of(app.state), dispatcher)
-            token = api.token("acme", "ana", ("write",))
-            direct, failed, deleted = _direct_rows(api)
-            shoe = upload(
-                api,
-                token,
-                SHOE,
-                "red-shoe.jpg",
-                alt="A red shoe",
-                entity={"type": "product", "id": "42"},
-            )
-            hat = upload(api, token, HAT, "blue_hat.jpg")
-            api.settle()
-            copy = upload(api, token, SHOE, "red-shoe-again.jpg")  # the same bytes again
-            api.settle()
-            yield Library(
-                api,
-                token,
-                shoe["media"]["id"],
-                copy["media"]["id"],
-                hat["media"]["id"],
-                direct,
-                failed,
-                deleted,
-            )
+    with module_api(tmp_path_factory, "queries-home") as api:
+        token = api.token("acme", "ana", ("write",))
+        direct, failed, deleted = _direct_rows(api)
+        shoe = upload(
+            api,
+            token,
+            SHOE,
+            "red-shoe.jpg",
+            alt="A red shoe",
+            entity={"type": "product", "id": "42"},
+        )
+        hat = upload(api, token, HAT, "blue_hat.jpg")
+        api.settle()
+        copy = upload(api, token, SHOE, "red-shoe-again.jpg")  # the same bytes again
+        api.settle()
+        yield Library(
+            api,
+            token,
+            shoe["media"]["id"],
+            copy["media"]["id"],
+            hat["media"]["id"],
+            direct,
+            failed,
+            deleted,
+        )
 
 
 def _direct_rows(api: Api) -> tuple[list[Media], str, str]:

@@ -7,25 +7,18 @@ effect: B's rows, attachments, blobs and audit trail are compared before and aft
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mediamill.api.app import create_app
-from mediamill.api.dispatch import EmbeddedDispatcher
-from mediamill.api.services import services_of
 from mediamill.catalog.models import Attachment, AuditEvent, Blob, Media, Variant
 from mediamill.catalog.repository import find_workspace
 from mediamill.media.samples import photo_jpeg
-from mediamill.settings import get_settings
-from tests.api.conftest import Api
+from tests.api.conftest import Api, module_api
 
 CREATE = """
 mutation($input: MediaCreateInput!) {
@@ -136,30 +129,20 @@ class Tenants:
 
 @pytest.fixture(scope="module")
 def tenants(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator[Tenants]:
-    with pytest.MonkeyPatch.context() as patch:
-        home: Path = tmp_path_factory.mktemp("idor-home")
-        for name in list(os.environ):
-            if name.startswith("MEDIAMILL_"):
-                patch.delenv(name)
-        patch.setenv("MEDIAMILL_HOME", str(home))
-        dispatcher = EmbeddedDispatcher()
-        settings = get_settings(dispatch="embedded", api_public_url="http://testserver")
-        app = create_app(settings, dispatcher=dispatcher)
-        with TestClient(app) as client:
-            api = Api(client, services_of(app.state), dispatcher)
-            a = api.token("acme", "ana", ("write",))
-            a_admin = api.token("acme", "root", ("admin",))
-            b = api.token("globex", "gil", ("write",))
-            # Interleaved, so B's cursors fall between A's media in time; the same bytes in
-            # both workspaces, so a shared blob would show.
-            a1 = upload(api, a, SAME_BYTES, "shoe.jpg", entity=PRODUCT)
-            b1 = upload(api, b, SAME_BYTES, "shoe.jpg", entity=PRODUCT, alt="B's shoe")
-            a2 = upload(api, a, photo_jpeg(64, 64, seed=8), "a-hat.jpg")
-            b2 = upload(api, b, photo_jpeg(64, 64, seed=9), "b-secret.jpg")
-            api.settle()
-            deleted = api.graphql(b, MUTATIONS["mediaDelete"][0], {"id": b2})
-            assert deleted["data"]["mediaDelete"]["media"]["status"] == "DELETED"
-            yield Tenants(api, a, a_admin, b, [a1, a2], [b1, b2], [b1])
+    with module_api(tmp_path_factory, "idor-home") as api:
+        a = api.token("acme", "ana", ("write",))
+        a_admin = api.token("acme", "root", ("admin",))
+        b = api.token("globex", "gil", ("write",))
+        # Interleaved, so B's cursors fall between A's media in time; the same bytes in
+        # both workspaces, so a shared blob would show.
+        a1 = upload(api, a, SAME_BYTES, "shoe.jpg", entity=PRODUCT)
+        b1 = upload(api, b, SAME_BYTES, "shoe.jpg", entity=PRODUCT, alt="B's shoe")
+        a2 = upload(api, a, photo_jpeg(64, 64, seed=8), "a-hat.jpg")
+        b2 = upload(api, b, photo_jpeg(64, 64, seed=9), "b-secret.jpg")
+        api.settle()
+        deleted = api.graphql(b, MUTATIONS["mediaDelete"][0], {"id": b2})
+        assert deleted["data"]["mediaDelete"]["media"]["status"] == "DELETED"
+        yield Tenants(api, a, a_admin, b, [a1, a2], [b1, b2], [b1])
 
 
 def test_setup_both_workspaces_have_ready_media(tenants: Tenants) -> None:

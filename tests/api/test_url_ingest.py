@@ -9,8 +9,6 @@ environment (as a worker would), so the fixtures set ``MEDIAMILL_*`` there as we
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +25,7 @@ from mediamill.catalog.models import Media
 from mediamill.media.samples import photo_jpeg
 from mediamill.settings import get_settings
 from tests.api.conftest import Api
-from tests.net.conftest import LoopbackServer, Server, send
+from tests.net.conftest import Server, send
 
 FROM_URL = """
 mutation($url: String!, $alt: String, $entity: EntityInput) {
@@ -44,36 +42,6 @@ PHOTO = photo_jpeg(64, 48, seed=11)
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
 MAX_UPLOAD = 50_000
 OVER_CAP = b"\xff" * (MAX_UPLOAD + 1000)
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    """A loopback HTTP server for one test."""
-    httpd = LoopbackServer()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield httpd.state
-    finally:
-        httpd.state.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every (host, port) a socket of this process connects to (Prefect's own included)."""
-    seen: list[tuple[str, int]] = []
-    original = socket.socket.connect
-
-    def spy(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple):
-            seen.append((str(address[0]), int(address[1])))
-        original(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", spy)
-    return seen
 
 
 @contextmanager

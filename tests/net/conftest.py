@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,35 +90,6 @@ def send(
     handler.wfile.write(body)
     handler.wfile.flush()
     handler.close_connection = True
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    """A loopback HTTP server for one test, shut down even if a handler is still sleeping."""
-    httpd = LoopbackServer()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield httpd.state
-    finally:
-        httpd.state.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every (host, port) any socket in this process tries to connect to."""
-    seen: list[tuple[str, int]] = []
-    original = socket.socket.connect
-
-    def spy(self: socket.socket, address: Any) -> None:
-        seen.append((str(address[0]), int(address[1])))
-        original(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", spy)
-    return seen
 
 
 @pytest.fixture
