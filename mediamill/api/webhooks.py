@@ -178,8 +178,8 @@ async def _signed_body(request: Request, signature: str | None) -> tuple[Service
     unverified = _claimed_workspace(raw)
     found = None
     if unverified is not None:
-        with services.reading() as session:
-            found = access.webhook_secrets(session, unverified)
+        # A catalog read: off the event loop, like every other blocking call here.
+        found = await run_in_threadpool(_secrets_of, services, unverified)
     try:
         if signature is None:
             raise SignatureError(f"missing {HEADER} header")
@@ -195,6 +195,11 @@ async def _signed_body(request: Request, signature: str | None) -> tuple[Service
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from error
     assert unverified is not None  # found is None without it
     return services, found[0], unverified, json.loads(raw)
+
+
+def _secrets_of(services: Services, workspace: str) -> tuple[int, list[str]] | None:
+    with services.reading() as session:
+        return access.webhook_secrets(session, workspace)
 
 
 async def _read_body(request: Request) -> bytes:
