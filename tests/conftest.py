@@ -14,6 +14,8 @@ import pytest
 
 from tests.net.conftest import LoopbackServer, Server
 
+pytest_plugins = ["tests.services.postgres", "tests.services.objectstores"]
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -1,0 +1,1 @@
+"""PostgreSQL for the tests: one throwaway cluster per session, a fresh database per use."""
