@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 DEBIAN_PACKAGES := chromium wrk postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-packages demo test lint bench serve serve-stop clean
+.PHONY: install system-packages node-packages demo test lint bench serve serve-stop clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,16 @@ system-packages:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+# Node packages the tests start as services (Azurite), pinned by tests/services' lock file.
+node-packages: tests/services/node_modules/.package-lock.json
+
+tests/services/node_modules/.package-lock.json: tests/services/package-lock.json tests/services/package.json
+	@command -v npm >/dev/null || { echo "installing Debian packages: nodejs npm"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	npm ci --prefix tests/services --no-audit --no-fund
+	touch $@
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "uv==$(UV_VERSION)"
@@ -39,7 +49,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint system-packages
+test: lint system-packages node-packages
 	$(BIN)/pytest
 
 bench: install system-packages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .errors import ObjectNotFound, StorageConfigError, StorageError, TransientStorageError
 from .factory import open_store
-from .objects import ListedObject, ObjectInfo
+from .objects import ListedObject, ObjectInfo, UploadTarget
 from .store import ObjectStore
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "StorageConfigError",
     "StorageError",
     "TransientStorageError",
+    "UploadTarget",
     "open_store",
 ]

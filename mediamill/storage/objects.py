@@ -23,3 +23,18 @@ class ListedObject:
     key: str
     size: int
     modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """Where a client sends one object's bytes itself, so uploads bypass the API.
+
+    The client must send exactly ``method`` to ``url`` with every header in ``headers``
+    (the signature covers them); the target stops working at ``expires_at``, or at most a
+    second after it.
+    """
+
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from .backends.base import Backend, modified_of
 from .errors import StorageConfigError, StorageError
-from .objects import ListedObject, ObjectInfo
+from .objects import ListedObject, ObjectInfo, UploadTarget
 from .translate import storage_errors
 from .validation import check_key, check_prefix, is_reserved
 
 _PROBE = b"mediamill write probe\n"
+
+# The longest validity S3 (SigV4) and GCS (V4) accept for a signed URL.
+MAX_UPLOAD_TARGET_LIFETIME = timedelta(days=7)
+
+
+def _check_content_type(content_type: str) -> str:
+    """Refuse an empty content type or one that could smuggle a header into a request."""
+    if not isinstance(content_type, str) or not content_type.strip():
+        raise ValueError("content_type is required")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in content_type):
+        raise ValueError(f"invalid content_type {content_type!r}: control character")
+    return content_type
+
+
+def _whole_seconds(expires_in: timedelta) -> timedelta:
+    """Signatures count validity in whole seconds; refuse what none of them can express."""
+    seconds = int(expires_in.total_seconds())
+    if seconds < 1 or expires_in > MAX_UPLOAD_TARGET_LIFETIME:
+        raise ValueError(
+            f"invalid expires_in {expires_in}: between 1 second and {MAX_UPLOAD_TARGET_LIFETIME}"
+        )
+    return timedelta(seconds=seconds)
 
 
 class ObjectStore:
@@ -122,6 +145,29 @@ class ObjectStore:
         if self._cdn_base_url:
             return f"{self._cdn_base_url}/{quote(key)}"
         return self._backend.url(key)
+
+    def upload_target(
+        self, key: str, *, content_type: str, expires_in: timedelta
+    ) -> UploadTarget | None:
+        """A presigned PUT a client sends the object's bytes to, or None if unsupported.
+
+        The bytes then bypass the API entirely. The object gets the signed content type and
+        no Cache-Control: staged uploads are inputs to ingest, never published as they are.
+        """
+        check_key(key)
+        _check_content_type(content_type)
+        lifetime = _whole_seconds(expires_in)
+        # Signatures date themselves in whole seconds, at or after this instant, so the
+        # reported expiry is never later than the one the service enforces.
+        issued = datetime.now(UTC).replace(microsecond=0)
+        with storage_errors(f"upload target {key!r}", lookup=False):
+            signed = self._backend.presign_put(
+                self._backend.path(key), content_type=content_type, expires_in=lifetime
+            )
+        if signed is None:
+            return None
+        url, headers = signed
+        return UploadTarget(url=url, method="PUT", headers=headers, expires_at=issued + lifetime)
 
     def check_writable(self) -> None:
         """Write, read back and delete a probe object; StorageConfigError says what failed."""

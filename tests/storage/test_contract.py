@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
 import pytest
 
-from mediamill.storage import ObjectNotFound, ObjectStore, StorageError
+from mediamill.storage import ObjectNotFound, ObjectStore, StorageError, UploadTarget
 from mediamill.storage.backends.sidecar import sidecar_path
 from mediamill.storage.headers import IMMUTABLE, MUTABLE
+from mediamill.storage.incoming import new_incoming_key
 from mediamill.storage.keys import ORIGINAL_VERSION, media_key, original_filename
 
-from .conftest import BIG, BackendCase, StoreFactory
+from .conftest import BIG, BackendCase, StoreFactory, only_backends
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 KEY = media_key(
@@ -228,6 +233,8 @@ def test_every_operation_rejects_unsafe_keys(store: ObjectStore, key: str) -> No
         store.delete_many([key])
     with pytest.raises(ValueError, match="invalid"):
         store.url(key)
+    with pytest.raises(ValueError, match="invalid"):
+        store.upload_target(key, content_type="image/png", expires_in=timedelta(minutes=5))
     assert raw_keys(store) == set()
 
 
@@ -272,3 +279,85 @@ def test_check_writable_succeeds_and_leaves_nothing(store: ObjectStore) -> None:
     store.check_writable()
 
     assert raw_keys(store) == before
+
+
+# -- presigned upload targets -------------------------------------------------------------
+
+
+def send(target: UploadTarget, data: bytes, **header_changes: str) -> int:
+    """PUT the bytes as a browser would, with the target's headers (or changed ones)."""
+    headers = {**target.headers, **header_changes}
+    request = urllib.request.Request(target.url, data=data, method=target.method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
+def test_upload_target_takes_a_plain_http_put(store: ObjectStore, backend: BackendCase) -> None:
+    key = new_incoming_key("workspace_1")
+    issued = datetime.now(UTC).replace(microsecond=0)
+
+    target = store.upload_target(key, content_type="image/png", expires_in=timedelta(minutes=15))
+
+    if not backend.upload_targets:
+        assert target is None
+        return
+    assert target is not None
+    assert (target.method, target.headers["Content-Type"]) == ("PUT", "image/png")
+    assert target.expires_at - timedelta(minutes=15) >= issued
+    assert target.expires_at <= datetime.now(UTC) + timedelta(minutes=15)
+    assert not store.exists(key)
+
+    assert send(target, PNG) in (200, 201)
+
+    assert store.get(key) == PNG
+    info = store.head(key)
+    assert (info.size, info.content_type) == (len(PNG), "image/png")
+    assert [listed.key for listed in store.list_prefix("incoming/")] == [key]
+
+
+def test_upload_target_checks_its_arguments(store: ObjectStore) -> None:
+    key = new_incoming_key("workspace_1")
+    with pytest.raises(ValueError, match="content_type"):
+        store.upload_target(key, content_type="", expires_in=timedelta(minutes=5))
+    with pytest.raises(ValueError, match="content_type"):
+        store.upload_target(
+            key, content_type="image/png\r\nx-amz-acl: public-read", expires_in=timedelta(1)
+        )
+    for expires_in in [timedelta(0), timedelta(milliseconds=500), timedelta(days=8)]:
+        with pytest.raises(ValueError, match="expires_in"):
+            store.upload_target(key, content_type="image/png", expires_in=expires_in)
+    assert not store.exists(key)
+
+
+@only_backends(lambda case: case.verifies_targets)
+def test_expired_upload_target_is_refused(store: ObjectStore) -> None:
+    key = new_incoming_key("workspace_1")
+    target = store.upload_target(key, content_type="image/png", expires_in=timedelta(seconds=1))
+    assert target is not None
+
+    # Past expires_at plus the second of rounding the signature formats allow.
+    time.sleep(max(0.0, (target.expires_at - datetime.now(UTC)).total_seconds()) + 1.5)
+
+    assert send(target, PNG) == 403
+    assert not store.exists(key)
+
+
+@only_backends(lambda case: case.verifies_targets)
+def test_upload_target_covers_only_its_own_key(store: ObjectStore) -> None:
+    key = new_incoming_key("workspace_1")
+    other = new_incoming_key("workspace_2")
+    target = store.upload_target(key, content_type="image/png", expires_in=timedelta(minutes=5))
+    assert target is not None
+    parts = urlsplit(target.url)
+    moved = parts._replace(
+        path=parts.path.replace(key.rpartition("/")[0], other.rpartition("/")[0])
+    )
+    assert moved.path != parts.path
+
+    forged = UploadTarget(urlunsplit(moved), target.method, target.headers, target.expires_at)
+    assert send(forged, PNG) == 403
+
+    assert list(store.list_prefix("incoming/")) == []

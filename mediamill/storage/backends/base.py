@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Self
 
 # Where each fsspec backend reports the last modification: s3fs, adlfs, local and gcsfs,
@@ -100,3 +100,13 @@ class Backend(ABC):
     def url(self, key: str) -> str:
         """The backend's own URL for a key, as fsspec would open it."""
         return f"{self.root_url}/{key}"
+
+    def presign_put(
+        self, path: str, *, content_type: str, expires_in: timedelta
+    ) -> tuple[str, dict[str, str]] | None:
+        """A signed URL and the headers a client must send to PUT the object's bytes.
+
+        None when the backend cannot hand out such URLs (no service to sign for, or
+        credentials that cannot sign); callers then receive the upload themselves.
+        """
+        return None

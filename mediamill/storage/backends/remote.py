@@ -32,6 +32,11 @@ class RemoteBackend(Backend):
     package: ClassVar[str]
 
     @classmethod
+    def filesystem(cls, scheme: str, options: dict[str, Any]) -> Any:
+        """The fsspec filesystem for the scheme; a backend may pin a specific class."""
+        return fsspec.filesystem(scheme, **options)
+
+    @classmethod
     def from_url(cls, url: str, options: dict[str, Any]) -> Self:
         """Build the filesystem lazily, so the cloud packages stay an optional extra.
 
@@ -40,7 +45,7 @@ class RemoteBackend(Backend):
         """
         scheme = urlsplit(url).scheme
         try:
-            fs = fsspec.filesystem(scheme, **{"use_listings_cache": False, **options})
+            fs = cls.filesystem(scheme, {"use_listings_cache": False, **options})
         except ImportError as e:
             raise StorageConfigError(
                 f"install {cls.package} to use {scheme}:// storage "

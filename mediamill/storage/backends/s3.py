@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+import fsspec
+
 from .base import Head
 from .remote import RemoteBackend
 
@@ -10,6 +15,16 @@ class S3Backend(RemoteBackend):
     """HTTP metadata travels as the object's own ``Content-Type`` and ``Cache-Control``."""
 
     package = "s3fs"
+
+    @classmethod
+    def filesystem(cls, scheme: str, options: dict[str, Any]) -> Any:
+        """s3fs with SigV4 presigning unless the options choose otherwise.
+
+        botocore presigns with the legacy SigV2 by default, which only AWS's oldest regions
+        accept; requests themselves use SigV4 either way.
+        """
+        config = {"signature_version": "s3v4", **(options.get("config_kwargs") or {})}
+        return fsspec.filesystem(scheme, **{**options, "config_kwargs": config})
 
     def write(self, path: str, data: bytes, *, content_type: str, cache_control: str) -> None:
         """One PutObject (multipart above 100 MiB), visible only once complete."""
@@ -26,3 +41,20 @@ class S3Backend(RemoteBackend):
             response.get("ContentType"),
             response.get("CacheControl"),
         )
+
+    def presign_put(
+        self, path: str, *, content_type: str, expires_in: timedelta
+    ) -> tuple[str, dict[str, str]] | None:
+        """A presigned PutObject with the content type among the signed headers.
+
+        Anonymous access has nothing to sign with, so it hands out no targets.
+        """
+        if self.fs.anon:
+            return None
+        url: str = self.fs.url(
+            path,
+            expires=int(expires_in.total_seconds()),
+            client_method="put_object",
+            ContentType=content_type,
+        )
+        return url, {"Content-Type": content_type}
