@@ -35,27 +35,59 @@ def _check_home(settings: Settings) -> CheckRow:
 
 
 def _check_catalog(settings: Settings) -> CheckRow:
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from mediamill.catalog import migrate
     from mediamill.catalog.engine import make_engine
 
-    shown = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    url = settings.resolved_database_url
+    shown = _without_password(url)
     try:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(url)
     except (SQLAlchemyError, ImportError, ValueError) as error:
-        return CheckRow("MEDIAMILL_DATABASE_URL", shown, True, f"unusable: {error}")
+        problem = _masked(f"unusable: {error}", url)
+        return CheckRow("MEDIAMILL_DATABASE_URL", shown, True, problem)
     try:
         current, head = migrate.current_revision(engine), migrate.head_revision()
     except (SQLAlchemyError, OSError) as error:
-        return CheckRow("MEDIAMILL_DATABASE_URL", shown, True, f"cannot connect: {error}")
+        problem = _masked(f"cannot connect: {error}", url)
+        return CheckRow("MEDIAMILL_DATABASE_URL", shown, True, problem)
     finally:
         engine.dispose()
     if current != head:
         problem = f"migrations at {current or 'none'}, head is {head}: run `mediamill db upgrade`"
         return CheckRow("MEDIAMILL_DATABASE_URL", shown, True, problem)
     return CheckRow("MEDIAMILL_DATABASE_URL", f"{shown} (revision {current})", True)
+
+
+def _without_password(url: str) -> str:
+    """The URL as the report shows it: the password replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Unparseable (a port that is no number...): anything after the scheme may be secret.
+        return f"{url.partition(':')[0]}://*** (not a valid URL)"
+
+
+def _masked(text: str, url: str) -> str:
+    """``text`` with the URL's password masked: driver errors may quote what they were given."""
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        password = None
+    if not password:
+        return text
+    for spelling in {str(password), quote(str(password), safe="")}:
+        text = text.replace(spelling, "***")
+    return text
 
 
 def _check_storage(settings: Settings) -> CheckRow:

@@ -17,7 +17,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORAGE_SCHEMES = ("file", "memory", "s3", "gs", "gcs", "az", "abfs")
-DATABASE_SCHEMES = ("sqlite", "postgresql")
+# "postgres" is the spelling Heroku and other platforms hand out; the engine reads it as
+# "postgresql".
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 class Settings(BaseSettings):
@@ -65,6 +67,11 @@ class Settings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 1, gt=0, description="Processes for pixel work."
     )
     batch_size: int = Field(32, gt=0, description="Assets per backfill task.")
+    workspace_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Ingest runs one workspace may have working at once (0: no limit).",
+    )
     prefect_port: int = Field(4200, gt=0, lt=65536, description="Port of the local Prefect server.")
     api_public_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL clients reach the API at (upload links)."
@@ -114,6 +121,14 @@ class Settings(BaseSettings):
         if scheme not in DATABASE_SCHEMES:
             raise ValueError(
                 f"unsupported database URL scheme {scheme!r}; use sqlite or postgresql"
+            )
+        # SQLAlchemy ends the password at its first "@": with a second one, the rest of the
+        # password would be taken for the host and shown in logs and error messages. The
+        # message never repeats the URL, which holds the password.
+        if scheme != "sqlite" and value.split("?", 1)[0].count("@") > 1:
+            raise ValueError(
+                "the database URL has more than one '@': percent-encode '@' in the user "
+                "name or password as %40"
             )
         return value
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapper
 
 __all__ = ["ID", "JSON", "Base", "UTCDateTime", "str_enum", "utcnow"]
 
@@ -110,3 +110,29 @@ class Base(DeclarativeBase):
         uuid.UUID: sa.Uuid(),
         dict[str, Any]: JSON,
     }
+
+
+def _refuse_overlong_strings(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
+    """Refuse a value longer than its ``VARCHAR(n)`` column, on every backend alike.
+
+    PostgreSQL refuses such a value (``value too long for type character varying``) where
+    SQLite stores it whole: a catalog built on the embedded default would then fail on the
+    first copy or the first write in production. Checked before the statement, it is the
+    same error on both, naming the column. Only loaded values are read: no lazy load here.
+    """
+    state = sa.inspect(target)
+    for prop in state.mapper.column_attrs:
+        column = prop.columns[0]
+        length = getattr(column.type, "length", None)
+        value = state.dict.get(prop.key)
+        if not (isinstance(column.type, sa.String) and length and isinstance(value, str)):
+            continue
+        if len(value) > length:
+            raise ValueError(
+                f"{column.table.name}.{column.name} holds at most {length} characters, "
+                f"not {len(value)}"
+            )
+
+
+sa.event.listen(Base, "before_insert", _refuse_overlong_strings, propagate=True)
+sa.event.listen(Base, "before_update", _refuse_overlong_strings, propagate=True)

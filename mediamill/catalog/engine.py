@@ -18,12 +18,16 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
     "BEGIN_IMMEDIATE",
+    "POSTGRES_SCHEMES",
     "SQLITE_BUSY_TIMEOUT_MS",
     "begin_immediate",
     "make_engine",
     "make_session_factory",
     "normalize_url",
 ]
+
+# URL schemes of PostgreSQL: SQLAlchemy's own, and the short one platforms hand out.
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 # How long a SQLite connection waits for another writer's lock before giving up with
 # "database is locked". Writes are short; a long wait beats failing a task for contention.
@@ -41,11 +45,14 @@ def normalize_url(url: str | URL) -> URL:
     """Parse a catalog URL, choosing psycopg 3 for a bare ``postgresql://``.
 
     SQLAlchemy would pick psycopg2 for a bare ``postgresql://``; mediamill supports psycopg
-    (3) only, so settings may keep the driver-free URL that other tools understand.
+    (3) only, so settings may keep the driver-free URL that other tools understand. The
+    ``postgres://`` spelling (Heroku, many PaaS) is read as ``postgresql://``: SQLAlchemy
+    no longer knows it, and a platform that sets it leaves no say in the matter.
     """
     parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in POSTGRES_SCHEMES:
+        parsed = parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
     return parsed
 
 

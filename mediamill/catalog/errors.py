@@ -60,6 +60,23 @@ _SQLITE_TRANSIENT_MESSAGES = (
 )
 
 
+# PostgreSQL SQLSTATE classes a retry may cure: connection exceptions (08), transaction
+# rollbacks such as serialization failures and deadlocks (40), insufficient resources such
+# as too many connections (53), operator intervention such as a restarting server or a
+# statement timeout (57); and lock_not_available (NOWAIT, lock_timeout).
+_POSTGRES_TRANSIENT_CLASSES = ("08", "40", "53", "57")
+_POSTGRES_TRANSIENT_STATES = ("55P03",)
+# Why a server refuses a connection when the settings are wrong: unknown database or role,
+# failed authentication, no pg_hba.conf rule, no CONNECT privilege.
+_POSTGRES_CONFIGURATION_MESSAGES = (
+    "does not exist",
+    "authentication failed",
+    "no password supplied",
+    "no pg_hba.conf entry",
+    "permission denied",
+)
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether a SQLAlchemy error is worth retrying (maps to `TransientCatalogError`)."""
     if isinstance(error, sa_exc.TimeoutError | sa_exc.DisconnectionError):
@@ -74,6 +91,11 @@ def is_transient(error: BaseException) -> bool:
     if type(error.orig).__module__.startswith("sqlite3"):
         message = str(error.orig).lower()
         return any(text in message for text in _SQLITE_TRANSIENT_MESSAGES)
-    # PostgreSQL drivers raise OperationalError for lost connections, serialization
-    # failures, deadlocks and lock timeouts: all cured by running the transaction again.
-    return True
+    # PostgreSQL: OperationalError also covers what no retry cures (a missing database, a
+    # wrong password), so the SQLSTATE decides when there is one.
+    state = getattr(error.orig, "sqlstate", None)
+    if state is not None:
+        return state[:2] in _POSTGRES_TRANSIENT_CLASSES or state in _POSTGRES_TRANSIENT_STATES
+    # A connection the server refused carries no SQLSTATE, only its message.
+    message = str(error.orig).lower()
+    return not any(text in message for text in _POSTGRES_CONFIGURATION_MESSAGES)

@@ -1,8 +1,9 @@
 """Fixtures of the catalog tests.
 
 Every test that is not about SQLite itself gets its database from `database_factory`,
-parametrized by backend: adding PostgreSQL is adding a param that creates an empty
-database on a server started by the test setup.
+parametrized by backend: each runs on SQLite and on PostgreSQL, where every database is a
+new one on the session's throwaway cluster (`tests.services.postgres`, started on first
+use). ``-k sqlite`` or ``-k postgresql`` picks one backend.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from sqlalchemy.orm import Session
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.migrate import upgrade
 from mediamill.catalog.models import Workspace
+from tests.services.postgres import PostgresServer
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 DatabaseFactory = Callable[[], str]
 
@@ -31,10 +33,24 @@ def sqlite_factory(root: Path) -> DatabaseFactory:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_factory(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseFactory:
+def database_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseFactory]:
     """Makes URLs of new, empty databases on the backend under test."""
-    assert request.param == "sqlite"
-    return sqlite_factory(tmp_path)
+    if request.param == "sqlite":
+        yield sqlite_factory(tmp_path)
+        return
+    assert request.param == "postgresql"
+    # Asked for here, not as an argument, so a SQLite-only run never starts a server.
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    made: list[str] = []
+
+    def new_database() -> str:
+        made.append(server.new_database())
+        return made[-1]
+
+    yield new_database
+    # After the engine fixtures have disposed their engines: each database holds disk.
+    for url in made:
+        server.drop_database(url)
 
 
 @pytest.fixture

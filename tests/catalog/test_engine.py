@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from mediamill.catalog.engine import (
@@ -18,8 +19,10 @@ from mediamill.catalog.engine import (
     make_session_factory,
     normalize_url,
 )
-from mediamill.catalog.migrate import upgrade
+from mediamill.catalog.migrate import is_current, upgrade
 from mediamill.catalog.models import Workspace
+from mediamill.settings import get_settings
+from tests.services.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -76,6 +79,14 @@ def test_in_memory_sqlite_needs_no_directory() -> None:
     [
         ("postgresql://u:p@db:5432/mm", "postgresql+psycopg://u:p@db:5432/mm"),
         ("postgresql+psycopg://u:p@db/mm", "postgresql+psycopg://u:p@db/mm"),
+        ("postgres://u:p@db:5432/mm", "postgresql+psycopg://u:p@db:5432/mm"),
+        ("postgres+psycopg://u:p@db/mm", "postgresql+psycopg://u:p@db/mm"),
+        # An explicit driver is respected (asyncpg is what Prefect's server uses).
+        ("postgresql+asyncpg://u@db/mm", "postgresql+asyncpg://u@db/mm"),
+        (
+            "postgresql://u:p%40ss@db/mm?sslmode=require",
+            "postgresql+psycopg://u:p%40ss@db/mm?sslmode=require",
+        ),
         ("sqlite:///catalog.db", "sqlite:///catalog.db"),
     ],
 )
@@ -83,8 +94,73 @@ def test_normalize_url(given: str, expected: str) -> None:
     assert normalize_url(given).render_as_string(hide_password=False) == expected
 
 
-def test_objects_stay_readable_after_commit(sqlite_engine: Engine) -> None:
-    with make_session_factory(sqlite_engine)() as session:
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_every_postgresql_spelling_connects_with_psycopg_3(
+    postgres_server: PostgresServer, scheme: str
+) -> None:
+    database = make_url(postgres_server.new_database()).database
+    url = f"{scheme}://postgres@{postgres_server.host}:{postgres_server.port}/{database}"
+    engine = make_engine(url)
+    try:
+        assert engine.dialect.name == "postgresql"
+        assert engine.dialect.driver == "psycopg"
+        with engine.connect() as connection:
+            found = connection.execute(sa.text("SELECT current_database()")).scalar_one()
+        assert found == database
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_plain_url_in_the_environment_reaches_a_migrated_catalog(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    # What production sets: MEDIAMILL_DATABASE_URL without a driver, read through settings.
+    url = postgres_server.new_database(driver=None)
+    assert url.startswith("postgresql://")
+    monkeypatch.setenv("MEDIAMILL_DATABASE_URL", url.replace("postgresql", scheme, 1))
+    settings = get_settings()
+    assert settings.resolved_database_url.startswith(f"{scheme}://")
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine)
+        assert is_current(engine)
+        with make_session_factory(engine)() as session:
+            session.add(Workspace(slug="acme", name="Acme"))
+            session.commit()
+        # The same database seen through the psycopg spelling of the URL.
+        assert is_current(postgres_server.url(make_url(url).database or "", driver="psycopg"))
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_the_server_dropped_is_replaced_before_use(
+    postgres_server: PostgresServer,
+) -> None:
+    # Servers, proxies and failovers end idle connections; the pool must not hand one out.
+    url = postgres_server.new_database()
+    engine, killer = make_engine(url), make_engine(url)
+    try:
+        with engine.connect() as connection:
+            first = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        # The connection is back in the pool, idle, when the server ends it; the timeout
+        # makes the call wait until the backend is gone (false if it outlives 30 s).
+        with killer.connect() as connection:
+            killed = connection.execute(
+                sa.text("SELECT pg_terminate_backend(:pid, 30000)"), {"pid": first}
+            ).scalar_one()
+        assert killed
+        with engine.connect() as connection:
+            second = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert second != first
+    finally:
+        engine.dispose()
+        killer.dispose()
+
+
+def test_objects_stay_readable_after_commit(migrated_engine: Engine) -> None:
+    with make_session_factory(migrated_engine)() as session:
         workspace = Workspace(slug="acme", name="Acme")
         session.add(workspace)
         session.commit()
@@ -92,9 +168,10 @@ def test_objects_stay_readable_after_commit(sqlite_engine: Engine) -> None:
     assert workspace.slug == "acme"
 
 
-def test_savepoints_work_on_sqlite(sqlite_engine: Engine) -> None:
-    # pysqlite's own transaction handling breaks SAVEPOINT; the engine replaces it.
-    with make_session_factory(sqlite_engine)() as session:
+def test_savepoints_work(migrated_engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT (the engine replaces it); on
+    # PostgreSQL a failed statement aborts the transaction unless a savepoint contains it.
+    with make_session_factory(migrated_engine)() as session:
         session.add(Workspace(slug="kept", name="Kept"))
         session.flush()
         with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
@@ -175,7 +252,7 @@ def test_read_then_write_transactions_queue_with_begin_immediate(sqlite_engine: 
     assert names == {"first": "seen 0", "second": "seen 1"}
 
 
-def test_session_factory_binds_the_engine(sqlite_engine: Engine) -> None:
-    with make_session_factory(sqlite_engine)() as session:
+def test_session_factory_binds_the_engine(migrated_engine: Engine) -> None:
+    with make_session_factory(migrated_engine)() as session:
         assert isinstance(session, Session)
-        assert session.get_bind() is sqlite_engine
+        assert session.get_bind() is migrated_engine

@@ -1,7 +1,8 @@
 """The catalog health suite over a catalog a real backfill wrote, then broken on purpose.
 
-The backfill runs once per module; every test checks its own copy of that catalog, broken
-with plain SQL the way an incident or a hand-written fix would break it.
+The backfill runs once per module (on the embedded SQLite catalog); every test checks its
+own copy of that catalog on each backend, broken with plain SQL the way an incident or a
+hand-written fix would break it.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from mediamill.catalog import migrate
+from mediamill.catalog.base import Base
 from mediamill.catalog.engine import make_engine
 from mediamill.catalog.errors import NotFound
 from mediamill.catalog.health import HealthReport, check_catalog
@@ -24,6 +29,8 @@ from mediamill.media import samples
 from mediamill.settings import get_settings
 from mediamill.storage.keys import workspace_prefix
 from mediamill.tasks.recipes import Recipe
+from tests.catalog.conftest import DatabaseFactory
+from tests.services.postgres import plain_url
 
 EXPECTATIONS = {
     "sha256 is 64 lowercase hex digits",
@@ -46,6 +53,8 @@ READY_BLOB = "(SELECT min(id) FROM blobs WHERE status = 'ready')"
 FAILED_BLOB = "(SELECT min(id) FROM blobs WHERE status = 'failed')"
 FAILED_MEDIA = "(SELECT id FROM media WHERE status = 'failed')"
 FIRST_VARIANT = "(SELECT min(id) FROM variants)"
+# Not min(media_id): PostgreSQL has no min() of a uuid.
+ATTACHED_MEDIA = "(SELECT media_id FROM attachments ORDER BY media_id LIMIT 1)"
 BLOB_COLUMNS = "workspace_id, size, mime_type, media_type, original_key, metadata, created_at"
 
 
@@ -77,17 +86,54 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Path
 
 
 @pytest.fixture
-def database(ingested: Path, tmp_path: Path) -> Path:
-    """This test's own copy of the ingested catalog."""
-    copy = tmp_path / "catalog.db"
-    with sqlite3.connect(ingested) as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-    return copy
+def database(ingested: Path, database_factory: DatabaseFactory) -> str:
+    """The URL of this test's own copy of the ingested catalog, on the backend under test."""
+    url = database_factory()
+    if url.startswith("sqlite"):
+        with sqlite3.connect(ingested) as source, sqlite3.connect(_path(url)) as target:
+            source.backup(target)
+        return url
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+        _copy_rows(f"sqlite:///{ingested}", engine)
+    finally:
+        engine.dispose()
+    return url
 
 
-def _break(database: Path, *statements: str) -> None:
+def _path(sqlite_url: str) -> Path:
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _copy_rows(source_url: str, target: Engine) -> None:
+    """Every row of every catalog table, ids included; sequences then continue after them."""
+    source = make_engine(source_url)
+    try:
+        with source.connect() as read, target.begin() as write:
+            for table in Base.metadata.sorted_tables:
+                rows = [dict(row) for row in read.execute(table.select()).mappings()]
+                if rows:
+                    write.execute(table.insert(), rows)
+                if isinstance(table.c.id.type, sa.Integer):
+                    write.execute(
+                        sa.text(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                            f"(SELECT max(id) FROM {table.name}))"
+                        )
+                    )
+    finally:
+        source.dispose()
+
+
+def _break(url: str, *statements: str) -> None:
     """Run SQL the schema's CHECK constraints would refuse, as a careless fix would."""
-    connection = sqlite3.connect(database)
+    if not url.startswith("sqlite"):
+        _break_postgresql(url, statements)
+        return
+    connection = sqlite3.connect(_path(url))
     try:
         connection.execute("PRAGMA ignore_check_constraints = ON")
         for statement in statements:
@@ -97,8 +143,28 @@ def _break(database: Path, *statements: str) -> None:
         connection.close()
 
 
-def _check(database: Path, workspace: str | None = None) -> HealthReport:
-    engine = make_engine(f"sqlite:///{database}")
+def _break_postgresql(url: str, statements: Sequence[str]) -> None:
+    # PostgreSQL cannot ignore CHECK constraints: they are dropped, as an older schema or a
+    # hand-run migration would have left them.
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            checks = connection.execute(
+                sa.text(
+                    "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+                    "WHERE contype = 'c' AND connamespace = 'public'::regnamespace"
+                )
+            ).all()
+            for table, name in checks:
+                connection.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+            for statement in statements:
+                assert connection.execute(sa.text(statement)).rowcount >= 1, statement
+    finally:
+        engine.dispose()
+
+
+def _check(url: str, workspace: str | None = None) -> HealthReport:
+    engine = make_engine(url)
     try:
         with engine.connect() as connection:
             return check_catalog(
@@ -115,7 +181,7 @@ def _failed(report: HealthReport) -> set[str]:
     return {result.expectation for result in report.failures}
 
 
-def test_a_freshly_ingested_catalog_is_healthy(database: Path) -> None:
+def test_a_freshly_ingested_catalog_is_healthy(database: str) -> None:
     report = _check(database)
 
     assert report.healthy, report.frame().to_string()
@@ -191,15 +257,12 @@ def test_a_freshly_ingested_catalog_is_healthy(database: Path) -> None:
         ),
         (
             "no attachment points at a purged media",
-            [
-                "UPDATE media SET status = 'purged' "
-                "WHERE id = (SELECT min(media_id) FROM attachments)"
-            ],
+            [f"UPDATE media SET status = 'purged' WHERE id = {ATTACHED_MEDIA}"],
         ),
     ],
 )
 def test_each_kind_of_damage_fails_its_expectation_alone(
-    database: Path, expectation: str, statements: list[str]
+    database: str, expectation: str, statements: list[str]
 ) -> None:
     _break(database, *statements)
 
@@ -212,7 +275,7 @@ def test_each_kind_of_damage_fails_its_expectation_alone(
 
 
 def test_a_hash_copied_in_another_case_is_a_second_blob_for_the_same_content(
-    database: Path,
+    database: str,
 ) -> None:
     # The unique constraint compares bytes, so only the suite sees these two are one blob.
     _break(
@@ -232,7 +295,7 @@ def test_a_hash_copied_in_another_case_is_a_second_blob_for_the_same_content(
     assert unique.unexpected == 2
 
 
-def test_missing_variants_are_named_in_the_sample(database: Path) -> None:
+def test_missing_variants_are_named_in_the_sample(database: str) -> None:
     _break(database, f"DELETE FROM variants WHERE blob_id = {READY_BLOB} AND name = 'tiny'")
 
     (failure,) = _check(database).failures
@@ -242,7 +305,7 @@ def test_missing_variants_are_named_in_the_sample(database: Path) -> None:
     assert "optimized" not in sample
 
 
-def test_a_workspace_report_sees_only_that_workspace(database: Path) -> None:
+def test_a_workspace_report_sees_only_that_workspace(database: str) -> None:
     _break(database, f"UPDATE variants SET size = 0 WHERE id = {FIRST_VARIANT}")  # an acme one
 
     globex = _check(database, "globex")
@@ -255,17 +318,13 @@ def test_a_workspace_report_sees_only_that_workspace(database: Path) -> None:
     assert _failed(acme) == {"variant sizes are positive"}
 
 
-def test_an_unknown_workspace_is_an_error_not_a_clean_bill(database: Path) -> None:
+def test_an_unknown_workspace_is_an_error_not_a_clean_bill(database: str) -> None:
     with pytest.raises(NotFound, match="initech"):
         _check(database, "initech")
 
 
-def test_an_empty_catalog_is_healthy(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    migrate.upgrade(engine)
-    engine.dispose()
-
-    report = _check(tmp_path / "empty.db")
+def test_an_empty_catalog_is_healthy(migrated_engine: Engine) -> None:
+    report = _check(migrated_engine.url.render_as_string(hide_password=False))
 
     assert report.healthy
     assert report.as_dict()["healthy"] is True
@@ -273,11 +332,13 @@ def test_an_empty_catalog_is_healthy(tmp_path: Path) -> None:
 
 
 def test_the_cli_prints_the_suite_and_exits_non_zero_when_it_fails(
-    database: Path, monkeypatch: pytest.MonkeyPatch
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # In-process, so the test pays for importing Great Expectations once, not per command.
-    monkeypatch.setenv("MEDIAMILL_HOME", str(database.parent / "home"))
-    monkeypatch.setenv("MEDIAMILL_DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("MEDIAMILL_HOME", str(tmp_path / "home"))
+    # As production spells it: no driver in a PostgreSQL URL.
+    plain = database if database.startswith("sqlite") else plain_url(database)
+    monkeypatch.setenv("MEDIAMILL_DATABASE_URL", plain)
     runner = CliRunner()
 
     healthy = runner.invoke(app, ["check", "catalog", "--json"])

@@ -262,3 +262,30 @@ def test_sha256_is_indexed_on_its_own(session: Session) -> None:
     # Lookups by hash across workspaces cannot use the (workspace_id, sha256) constraint.
     indexes = sa.inspect(session.get_bind()).get_indexes("blobs")
     assert ["sha256"] in [index["column_names"] for index in indexes]
+
+
+def test_a_value_longer_than_its_column_is_refused_on_every_backend(session: Session) -> None:
+    # PostgreSQL enforces VARCHAR(n), SQLite would store the value whole: the catalog
+    # refuses it first, so a workspace slug that works embedded works in production too.
+    session.add(Workspace(slug="s" * 65, name="Too long"))
+    with pytest.raises(ValueError, match=r"workspaces\.slug holds at most 64 characters, not 65"):
+        session.flush()
+    session.rollback()
+
+    session.add(Workspace(slug="s" * 64, name="n" * 255))
+    session.commit()
+    assert session.scalar(sa.select(sa.func.length(Workspace.slug))) == 64
+
+
+def test_an_update_to_a_value_longer_than_its_column_is_refused(
+    session: Session, workspace: Workspace
+) -> None:
+    blob = add_blob(session, workspace)
+    media = add_media(session, workspace, blob, original_filename="cat.jpg")
+    session.commit()
+
+    media.original_filename = "é" * 256  # characters, not bytes, as PostgreSQL counts them
+    with pytest.raises(ValueError, match=r"media\.original_filename holds at most 255"):
+        session.flush()
+    session.rollback()
+    assert session.get(Media, media.id).original_filename == "cat.jpg"  # type: ignore[union-attr]
