@@ -6,6 +6,7 @@ from another workspace is answered exactly like an id that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ from mediamill.catalog.errors import NotFound
 from mediamill.catalog.lifecycle import Entity, Refused
 from mediamill.catalog.models import Media
 from mediamill.catalog.views import media_record
-from mediamill.storage.errors import StorageError
+from mediamill.storage.errors import ObjectNotFound, StorageError
 from mediamill.storage.incoming import new_incoming_key
 from mediamill.tasks.filenames import display_filename
 from mediamill.tasks.sources import EntityRef
@@ -146,11 +147,21 @@ def _staged_key(info: Info, principal: Principal, source: str) -> tuple[str, str
     if ticket.workspace != principal.workspace:
         raise _Refusal(_error(field, "NOT_FOUND", "staged upload not found"))
     try:
-        uploaded = services.store.exists(ticket.key)
+        size = services.store.head(ticket.key).size
+    except ObjectNotFound as error:
+        raise _Refusal(
+            _error(field, "NOT_UPLOADED", "nothing was uploaded to this target yet")
+        ) from error
     except StorageError as error:
         raise _Refusal(_error(field, "UNAVAILABLE", "storage unavailable")) from error
-    if not uploaded:
-        raise _Refusal(_error(field, "NOT_UPLOADED", "nothing was uploaded to this target yet"))
+    if size > ticket.max_bytes:
+        # A presigned PUT goes straight to the bucket, which cannot hold it to the size
+        # declared in stagedUploadsCreate; the object is dropped here instead.
+        with contextlib.suppress(StorageError):
+            services.store.delete_many([ticket.key])
+        raise _Refusal(
+            _error(field, "TOO_LARGE", f"the upload is larger than its {ticket.max_bytes:,} bytes")
+        )
     return ticket.key, ticket.filename
 
 
@@ -175,15 +186,57 @@ async def _store_file(info: Info, principal: Principal, upload: object) -> tuple
     return key, getattr(upload, "filename", None)
 
 
+def _staged_targets(
+    info: Info, principal: Principal, items: list[StagedUploadInput]
+) -> list[StagedUploadTarget]:
+    """One target per file: a presigned PUT to the bucket where the store has them.
+
+    ``resourceUrl`` is always the API's own signed link, whatever ``url`` is: it names the
+    incoming key and the workspace for ``mediaCreate``, and it accepts the PUT as well.
+    """
+    services = info.context.services
+    settings = services.settings
+    lifetime = timedelta(minutes=settings.staged_upload_ttl_minutes)
+    expires = datetime.now(UTC) + lifetime
+    base = settings.api_public_url.rstrip("/")
+    targets = []
+    for item in items:
+        ticket = tickets.UploadTicket(
+            key=new_incoming_key(principal.workspace),
+            workspace=principal.workspace,
+            max_bytes=item.file_size,
+            content_type=UPLOAD_CONTENT_TYPE,
+            expires=int(expires.timestamp()),
+            filename=display_filename(item.filename),
+        )
+        resource_url = f"{base}/uploads/{tickets.issue(services.ticket_key, ticket)}"
+        presigned = services.store.upload_target(
+            ticket.key, content_type=UPLOAD_CONTENT_TYPE, expires_in=lifetime
+        )
+        if presigned is None:
+            url, headers, expires_at = resource_url, {"Content-Type": UPLOAD_CONTENT_TYPE}, expires
+        else:
+            url, headers, expires_at = presigned.url, presigned.headers, presigned.expires_at
+        targets.append(
+            StagedUploadTarget(
+                url=url,
+                method="PUT",
+                resource_url=resource_url,
+                headers=[StagedUploadHeader(name=k, value=v) for k, v in headers.items()],
+                expires_at=expires_at,
+            )
+        )
+    return targets
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Upload targets for files the client sends itself.")
-    def staged_uploads_create(
+    async def staged_uploads_create(
         self, info: Info, input: list[StagedUploadInput]
     ) -> StagedUploadsCreatePayload:
         principal = require(info, "write")
-        services = info.context.services
-        settings = services.settings
+        settings = info.context.services.settings
         if len(input) > MAX_STAGED_PER_CALL:
             error = _error(["input"], "TOO_MANY", f"at most {MAX_STAGED_PER_CALL} per call")
             return StagedUploadsCreatePayload(staged_targets=[], user_errors=[error])
@@ -198,28 +251,14 @@ class Mutation:
         ]
         if errors:
             return StagedUploadsCreatePayload(staged_targets=[], user_errors=errors)
-        expires = datetime.now(UTC) + timedelta(minutes=settings.staged_upload_ttl_minutes)
-        base = settings.api_public_url.rstrip("/")
-        targets = []
-        for item in input:
-            ticket = tickets.UploadTicket(
-                key=new_incoming_key(principal.workspace),
-                workspace=principal.workspace,
-                max_bytes=item.file_size,
-                content_type=UPLOAD_CONTENT_TYPE,
-                expires=int(expires.timestamp()),
-                filename=display_filename(item.filename),
-            )
-            url = f"{base}/uploads/{tickets.issue(services.ticket_key, ticket)}"
-            targets.append(
-                StagedUploadTarget(
-                    url=url,
-                    method="PUT",
-                    resource_url=url,
-                    headers=[StagedUploadHeader(name="Content-Type", value=UPLOAD_CONTENT_TYPE)],
-                    expires_at=expires,
-                )
-            )
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            # Signing may call the cloud provider (GCS without a key signs through IAM).
+            targets = await run_in_threadpool(_staged_targets, info, principal, input)
+        except StorageError:
+            error = _error(None, "UNAVAILABLE", "upload targets could not be made: storage error")
+            return StagedUploadsCreatePayload(staged_targets=[], user_errors=[error])
         return StagedUploadsCreatePayload(staged_targets=targets, user_errors=[])
 
     @strawberry.mutation(description="Create a media from a staged upload or a multipart file.")
