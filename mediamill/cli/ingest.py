@@ -124,17 +124,35 @@ def backfill(
     entity: EntityOption = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Assets per task.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Pixel worker processes.")] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="Render on this Dask cluster (tcp://scheduler:8786) instead of local processes.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest many files in batches; a rerun adds nothing and finishes what is missing."""
     settings = load_settings()
     _check_entity(entity)
+    if dask is not None and workers is not None:
+        raise fail("--workers sizes the local pool; with --dask the cluster's workers render")
     if not source.exists():
         raise fail(f"{source}: no such file or directory")
     with open_catalog(settings, migrate_embedded=True):
         pass
     summary = run_backfill(
-        settings, source, workspace, user, entity, batch_size, workers, show_progress=not as_json
+        settings,
+        source,
+        workspace,
+        user,
+        entity,
+        batch_size,
+        workers,
+        show_progress=not as_json,
+        dask_address=dask,
     )
     if as_json:
         print_json(summary)
@@ -155,11 +173,13 @@ def run_backfill(
     batch_size: int | None,
     workers: int | None,
     show_progress: bool,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Run the backfill flow in this process, against the configured or local Prefect API."""
     start_prefect(settings)
     from mediamill.flows.delivery import wait_for_delivery
     from mediamill.flows.ingest import backfill as backfill_flow
+    from mediamill.tasks.pixels import PoolUnavailableError
     from mediamill.tasks.sources import SourceError
 
     try:
@@ -171,8 +191,9 @@ def run_backfill(
                 entity=entity,
                 batch_size=batch_size,
                 workers=workers,
+                dask_address=dask_address,
             )
-    except SourceError as error:
+    except (SourceError, PoolUnavailableError) as error:
         raise fail(str(error)) from error
     finally:
         wait_for_delivery()

@@ -23,6 +23,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from mediamill.catalog import repository as repo
+from mediamill.flows.fairness import workspace_slot
 from mediamill.flows.progress import ProgressTracker
 from mediamill.flows.report import RunSummary, emit_media_event, publish_summary
 from mediamill.settings import Settings, get_settings
@@ -196,15 +197,17 @@ def run_sources(
     sources: Sequence[Source],
     batch_size: int | None,
     workers: int | None,
+    dask_address: str | None = None,
 ) -> RunSummary:
     """Run the pipeline over ``sources`` inside the current flow run."""
     if not sources:
         return RunSummary(workspace=workspace)
-    ctx = PipelineContext.open(settings, workers=workers)
-    try:
-        return run_pipeline(ctx, workspace, sources, batch_size or settings.batch_size)
-    finally:
-        ctx.close()
+    with workspace_slot(settings, workspace):
+        ctx = PipelineContext.open(settings, workers=workers, dask_address=dask_address)
+        try:
+            return run_pipeline(ctx, workspace, sources, batch_size or settings.batch_size)
+        finally:
+            ctx.close()
 
 
 @flow(name="ingest-media", task_runner=_task_runner())
@@ -257,12 +260,17 @@ def backfill(
     entity: str | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, object]:
-    """Ingest a directory or a manifest CSV; a rerun adds nothing and finishes what is missing."""
+    """Ingest a directory or a manifest CSV; a rerun adds nothing and finishes what is missing.
+
+    ``dask_address`` (``tcp://scheduler:8786``) renders on that Dask cluster instead of local
+    processes; reading, dedupe, publishing and catalog writes still run here.
+    """
     entity_ref = EntityRef.parse(entity) if entity else None
     settings = get_settings()
     sources = discover(
         Path(source), entity=entity_ref, uploader=user, exclude=settings.own_state_paths()
     )
-    summary = run_sources(settings, workspace, sources, batch_size, workers)
+    summary = run_sources(settings, workspace, sources, batch_size, workers, dask_address)
     return summary.as_dict()

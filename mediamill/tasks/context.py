@@ -13,10 +13,19 @@ from mediamill.catalog.engine import begin_immediate, make_engine, make_session_
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
 from mediamill.storage.store import ObjectStore
-from mediamill.tasks.pixels import PixelPool
+from mediamill.tasks.pixels import PixelPool, RenderPool
 from mediamill.tasks.recipes import Recipe
 
 CLAIM_LEASE = timedelta(minutes=15)
+
+
+def _open_pool(settings: Settings, workers: int | None, dask_address: str | None) -> RenderPool:
+    if dask_address is None:
+        return PixelPool(workers or settings.workers)
+    # Imported only here: distributed loads numpy, which the orchestrator otherwise never does.
+    from mediamill.tasks.dask_pool import DaskPixelPool
+
+    return DaskPixelPool(dask_address)
 
 
 class PipelineContext:
@@ -31,7 +40,7 @@ class PipelineContext:
         settings: Settings,
         sessions: sessionmaker[Session],
         store: ObjectStore,
-        pool: PixelPool,
+        pool: RenderPool,
         recipe: Recipe | None = None,
     ) -> None:
         self.settings = settings
@@ -42,16 +51,31 @@ class PipelineContext:
         self.lease = CLAIM_LEASE
 
     @classmethod
-    def open(cls, settings: Settings, *, workers: int | None = None) -> PipelineContext:
-        """Build engine, store and pool from settings: only at the edge of a run."""
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        workers: int | None = None,
+        dask_address: str | None = None,
+    ) -> PipelineContext:
+        """Build engine, store and pool from settings: only at the edge of a run.
+
+        With ``dask_address`` the pixel work runs on that Dask cluster instead of local
+        processes (``workers`` is then the cluster's business).
+        """
         engine = make_engine(settings.resolved_database_url)
         if not migrate.is_current(engine):
             # A deployment run on a catalog nobody upgraded fails here, saying what to do,
             # not on its first query with "no such table".
             engine.dispose()
             migrate.require_current(settings.resolved_database_url)
-        pool = PixelPool(workers or settings.workers)
-        return cls(settings, make_session_factory(engine), open_store(settings), pool)
+        store = open_store(settings)
+        try:
+            pool = _open_pool(settings, workers, dask_address)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(settings, make_session_factory(engine), store, pool)
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

@@ -17,8 +17,9 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from mediamill.media.errors import MediaError, ValidationError
 from mediamill.media.rendition import Rendition, VariantId
@@ -29,7 +30,10 @@ _PACKAGES = {"model": ("trimesh", "vtk"), "document": ("pypdfium2",)}
 
 @dataclass(frozen=True)
 class RenderJob:
-    """One blob to render: its bytes come from a local path, memory, or the stored original."""
+    """One blob to render: its bytes come from a local path, memory, or the stored original.
+
+    Plain picklable data with no open handle: it crosses to worker processes or a Dask cluster.
+    """
 
     blob_id: int
     sha256: str
@@ -92,6 +96,10 @@ class SourceChangedError(Exception):
     """The file on disk is not the content that was hashed and registered."""
 
 
+class PoolUnavailableError(Exception):
+    """The pixel workers cannot be reached: the run cannot start its pixel work."""
+
+
 def _read_verified(job: RenderJob) -> bytes:
     """The job's bytes; a file that changed since it was hashed is refused."""
     if job.data is not None:
@@ -103,10 +111,20 @@ def _read_verified(job: RenderJob) -> bytes:
     return data
 
 
+def _reason(error: MediaError | SourceChangedError | OSError) -> tuple[str, str]:
+    """The machine-readable reason an asset failed, whichever process read it."""
+    if isinstance(error, ValidationError):
+        return error.code, str(error)
+    if isinstance(error, MediaError):
+        return "processing_error", str(error)
+    if isinstance(error, SourceChangedError):
+        return "source_changed", str(error)
+    return "unreadable", f"cannot read source: {error}"
+
+
 def render_job(job: RenderJob) -> RenderOutcome:
     """Runs in a worker: never raises for bad input, so one asset cannot fail a batch."""
     started = time.perf_counter()
-    code: str
     try:
         data = _read_verified(job)
         rendition = render(job.recipe, job.media_type, job.media_format, data, job.sha256, job.only)
@@ -120,24 +138,55 @@ def render_job(job: RenderJob) -> RenderOutcome:
             _peak_rss_bytes(),
             _library_versions(job.media_type),
         )
-    except ValidationError as error:
-        code, message = error.code, str(error)
-    except MediaError as error:
-        code, message = "processing_error", str(error)
-    except SourceChangedError as error:
-        code, message = "source_changed", str(error)
-    except OSError as error:
-        code, message = "unreadable", f"cannot read source: {error}"
+    except (MediaError, SourceChangedError, OSError) as error:
+        code, message = _reason(error)
     seconds = time.perf_counter() - started
     return RenderOutcome(job.blob_id, None, code, message, seconds, _peak_rss_bytes())
 
 
-def _init_worker(threads: int) -> None:
+def with_bytes(job: RenderJob) -> RenderJob | RenderOutcome:
+    """The job carrying its bytes instead of a path, for a worker that cannot see our files.
+
+    The file is read and checked against its hash here, so a missing or changed file ends
+    with the reason a local worker would give.
+    """
+    if job.data is not None:
+        return job
+    try:
+        data = _read_verified(job)
+    except (SourceChangedError, OSError) as error:
+        return RenderOutcome(job.blob_id, None, *_reason(error), 0.0)
+    return replace(job, path=None, data=data)
+
+
+def configure_worker(threads: int) -> None:
+    """Set up libvips in a pixel worker: ``threads`` per job, no operation cache."""
     # Imported here so the parent never configures libvips for its own process.
     import pyvips
 
     pyvips.concurrency_set(threads)
     pyvips.cache_set_max(0)
+
+
+class RenderPool(Protocol):
+    """Where a run's pixel work happens: local processes or a Dask cluster."""
+
+    @property
+    def workers(self) -> int:
+        """How many jobs run at once."""
+        ...
+
+    def warm_up(self) -> None:
+        """Get workers ready while the run is still reading sources."""
+        ...
+
+    def render(self, jobs: Sequence[RenderJob]) -> Iterator[RenderOutcome]:
+        """Outcomes as they complete; a dead worker fails only the jobs it took down."""
+        ...
+
+    def close(self) -> None:
+        """Release the workers or the connection."""
+        ...
 
 
 class PixelPool:
@@ -159,7 +208,7 @@ class PixelPool:
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
+            initializer=configure_worker,
             initargs=(self._threads,),
         )
 
