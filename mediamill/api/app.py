@@ -6,8 +6,9 @@ DESIGN.md asks) and closes them at shutdown; ``mediamill api`` serves it with uv
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
@@ -17,6 +18,29 @@ from mediamill.api.dispatch import Dispatcher
 from mediamill.api.graphql.schema import make_router
 from mediamill.api.services import Services
 from mediamill.settings import Settings, get_settings
+
+# Collector thresholds while serving (CPython's defaults: 700, 10, 10). A library page
+# holds a few thousand objects at its peak, nearly all freed by reference counting: at 700
+# the collector ran about 4 times a request for nothing, at 5000 about once in 25 requests.
+GC_THRESHOLDS = (5000, 10, 10)
+
+
+@contextmanager
+def settled_heap() -> Iterator[None]:
+    """Freeze what start-up built and collect less often while serving, restored at shutdown.
+
+    A full collection walks every object of the imported libraries (hundreds of ms on a busy
+    machine: the latency tail); frozen objects are skipped until unfrozen. No collection
+    before freezing, which would cost as much again on every start (every test's app).
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def create_app(
@@ -28,7 +52,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        with settled_heap():
+            yield
         services.close()
 
     app = FastAPI(

@@ -4,6 +4,9 @@ Keyset (``created_at, id`` strictly before the cursor) instead of OFFSET: page 5
 million-row workspace costs what page 1 costs, and rows inserted meanwhile never shift a
 page. The ``(workspace_id, created_at)`` and ``(workspace_id, media_type, created_at)``
 indexes serve every filter but filename search.
+
+``media_page`` answers ORM entities; ``card_page`` answers the same page as plain rows
+(``MediaCard``) for the API's hot path, where building entities cost more than the SQL.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mediamill.catalog.lifecycle import GONE, Entity
-from mediamill.catalog.models import Attachment, Blob, Media, MediaType, Variant
+from mediamill.catalog.models import Attachment, Blob, Media, MediaStatus, MediaType, Variant
+from mediamill.catalog.views import FORMAT_ORDER, INTERNAL_METADATA
 
 
 @dataclass(frozen=True)
@@ -39,18 +44,16 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def media_page(
-    session: Session,
+def _filtered(
+    query: Select[Any],
     workspace_id: int,
-    *,
-    first: int,
-    after: Position | None = None,
-    media_type: MediaType | None = None,
-    entity: Entity | None = None,
-    search: str | None = None,
-) -> Page:
-    """Up to ``first`` live media of one workspace, newest first, after ``after``."""
-    query = select(Media).where(Media.workspace_id == workspace_id, Media.status.not_in(GONE))
+    after: Position | None,
+    media_type: MediaType | None,
+    entity: Entity | None,
+    search: str | None,
+) -> Select[Any]:
+    """``query`` narrowed to one workspace's live media after ``after``, newest first."""
+    query = query.where(Media.workspace_id == workspace_id, Media.status.not_in(GONE))
     if media_type is not None:
         query = query.where(Media.media_type == media_type)
     if entity is not None:
@@ -72,11 +75,24 @@ def media_page(
                 and_(Media.created_at == after.created_at, Media.id < after.id),
             )
         )
+    return query.order_by(Media.created_at.desc(), Media.id.desc())
+
+
+def media_page(
+    session: Session,
+    workspace_id: int,
+    *,
+    first: int,
+    after: Position | None = None,
+    media_type: MediaType | None = None,
+    entity: Entity | None = None,
+    search: str | None = None,
+) -> Page:
+    """Up to ``first`` live media of one workspace, newest first, after ``after``."""
+    query = _filtered(select(Media), workspace_id, after, media_type, entity, search)
     rows = list(
         session.scalars(
-            query.order_by(Media.created_at.desc(), Media.id.desc())
-            .limit(first + 1)
-            .options(
+            query.limit(first + 1).options(
                 # Build provenance is for support, not for the library: skip its JSON.
                 selectinload(Media.blob)
                 .selectinload(Blob.variants)
@@ -86,3 +102,194 @@ def media_page(
         )
     )
     return Page(rows[:first], len(rows) > first)
+
+
+class VariantCard(NamedTuple):
+    """A current variant as the library shows it (tuples: a page builds ~150 of these)."""
+
+    name: str
+    format: str
+    mime_type: str
+    width: int
+    height: int
+    size: int
+    key: str
+
+
+class MediaCard(NamedTuple):
+    """One media as ``media_record`` shapes it (blob facts first), minus what pages skip."""
+
+    id: uuid.UUID
+    media_type: MediaType | None
+    status: MediaStatus
+    error_code: str | None
+    error_message: str | None
+    filename: str | None
+    alt: str | None
+    uploader: str | None
+    mime_type: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    placeholder: str | None
+    sha256: str | None
+    metadata: dict[str, Any]
+    variants: list[VariantCard]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CardPage:
+    """One page of media cards and whether more follow."""
+
+    items: list[MediaCard]
+    has_next: bool
+
+
+_CARD_COLUMNS = (
+    Media.id,
+    Media.media_type,
+    Media.status,
+    Media.error_code,
+    Media.error_message,
+    Media.original_filename,
+    Media.alt_text,
+    Media.uploader,
+    Media.mime_type,
+    Media.size,
+    Media.meta,
+    Media.created_at,
+    Media.updated_at,
+    Media.blob_id,
+    Blob.sha256,
+    Blob.size,
+    Blob.mime_type,
+    Blob.width,
+    Blob.height,
+    Blob.placeholder,
+    Blob.meta,
+)
+# Every stored version of the page's variants, newest first within each blob, so the first
+# row of each (name, format) is the current one; built once, bound per page.
+_VARIANTS = (
+    select(
+        Variant.blob_id,
+        Variant.name,
+        Variant.format,
+        Variant.mime_type,
+        Variant.width,
+        Variant.height,
+        Variant.size,
+        Variant.key,
+    )
+    .where(Variant.blob_id.in_(bindparam("blob_ids", expanding=True)))
+    .order_by(Variant.blob_id, Variant.created_at.desc(), Variant.id)
+)
+
+
+def _current_variants(rows: list[Any]) -> list[VariantCard]:
+    """The first (newest) row of each (name, format), ordered as ``views.current_variants``."""
+    newest: dict[tuple[str, str], VariantCard] = {}
+    for _, *fields in rows:
+        variant = VariantCard(*fields)
+        newest.setdefault((variant.name, variant.format), variant)
+    return sorted(newest.values(), key=lambda v: (-v.width, FORMAT_ORDER.get(v.format, 9), v.name))
+
+
+def card_page(
+    session: Session,
+    workspace_id: int,
+    *,
+    first: int,
+    after: Position | None = None,
+    media_type: MediaType | None = None,
+    entity: Entity | None = None,
+    search: str | None = None,
+) -> CardPage:
+    """``media_page`` as plain rows: one query for the page and its blobs, one for variants."""
+    query = _filtered(
+        select(*_CARD_COLUMNS).outerjoin(Blob, Blob.id == Media.blob_id),
+        workspace_id,
+        after,
+        media_type,
+        entity,
+        search,
+    )
+    rows = session.execute(query.limit(first + 1)).all()
+    has_next = len(rows) > first
+    rows = rows[:first]
+    blob_ids = {row.blob_id for row in rows if row.blob_id is not None}
+    variants: dict[int, list[Any]] = {blob_id: [] for blob_id in blob_ids}
+    if blob_ids:
+        for variant in session.execute(_VARIANTS, {"blob_ids": list(blob_ids)}):
+            variants[variant[0]].append(variant)
+    cards = []
+    for row in rows:
+        (
+            media_id,
+            media_type_,
+            status,
+            error_code,
+            error_message,
+            filename,
+            alt,
+            uploader,
+            media_mime,
+            media_size,
+            media_meta,
+            created_at,
+            updated_at,
+            blob_id,
+            sha256,
+            blob_size,
+            blob_mime,
+            width,
+            height,
+            placeholder,
+            blob_meta,
+        ) = row
+        if blob_id is None:
+            card = MediaCard(
+                media_id,
+                media_type_,
+                status,
+                error_code,
+                error_message,
+                filename,
+                alt,
+                uploader,
+                media_mime,
+                media_size,
+                None,
+                None,
+                None,
+                media_meta.get("sha256"),
+                {},
+                [],
+                created_at,
+                updated_at,
+            )
+        else:
+            card = MediaCard(
+                media_id,
+                media_type_,
+                status,
+                error_code,
+                error_message,
+                filename,
+                alt,
+                uploader,
+                blob_mime,
+                blob_size,
+                width,
+                height,
+                placeholder,
+                sha256,
+                {k: v for k, v in blob_meta.items() if k not in INTERNAL_METADATA},
+                _current_variants(variants[blob_id]),
+                created_at,
+                updated_at,
+            )
+        cards.append(card)
+    return CardPage(cards, has_next)

@@ -28,7 +28,7 @@ from mediamill.api.graphql.limits import (
     selection_cost,
 )
 from mediamill.api.services import services_of
-from mediamill.catalog.library import media_page
+from mediamill.catalog.library import card_page
 from mediamill.catalog.repository import get_media
 from mediamill.settings import get_settings
 from tests.api.conftest import Api
@@ -87,14 +87,14 @@ def resolver_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
 
     def page(*args: Any, **kwargs: Any) -> Any:
-        calls.append("media_page")
-        return media_page(*args, **kwargs)
+        calls.append("card_page")
+        return card_page(*args, **kwargs)
 
     def get(*args: Any, **kwargs: Any) -> Any:
         calls.append("get_media")
         return get_media(*args, **kwargs)
 
-    monkeypatch.setattr("mediamill.api.graphql.queries.media_page", page)
+    monkeypatch.setattr("mediamill.api.graphql.queries.card_page", page)
     monkeypatch.setattr("mediamill.catalog.repository.get_media", get)
     return calls
 
@@ -237,7 +237,7 @@ def test_huge_first_is_refused(api: Api, token: str, resolver_calls: list[str]) 
     assert resolver_calls == []  # the resolver checks `first` before reading the catalog
     body = api.graphql(token, "{ recentMedia(first: 100) { nodes { id } } }")
     assert body == {"data": {"recentMedia": {"nodes": []}}}
-    assert resolver_calls == ["media_page"]
+    assert resolver_calls == ["card_page"]
 
 
 def test_alias_flood_is_refused(api: Api, token: str, resolver_calls: list[str]) -> None:
@@ -358,3 +358,17 @@ def test_introspection_can_be_switched_off(strict: Api, resolver_calls: list[str
     page = strict.client.get("/graphql", headers=auth)
     assert page.status_code != 200
     assert "graphiql" not in page.text.lower()
+
+
+def test_a_document_is_validated_once(api: Api, token: str) -> None:
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    # The depth and alias rules are part of the cache key: rebuilt per request, they
+    # made every request a miss.
+    cache = _get_validate_cache(limits.DOCUMENT_CACHE_SIZE)
+    query = "{ recentMedia(first: 3) { nodes { id filename } pageInfo { hasNextPage } } }"
+    before = cache.cache_info()
+    for _ in range(3):
+        assert "errors" not in api.graphql(token, query)
+    after = cache.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)

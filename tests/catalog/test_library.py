@@ -1,4 +1,7 @@
-"""``media_page`` on a real migrated catalog: order, keyset pages, filters, workspace scope."""
+"""``media_page`` on a real migrated catalog: order, keyset pages, filters, workspace scope.
+
+``card_page`` must answer the same page, shaped as ``media_record`` shapes each media.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from mediamill.catalog.library import Position, media_page
+from mediamill.catalog.library import MediaCard, Position, card_page, media_page
 from mediamill.catalog.lifecycle import Entity
 from mediamill.catalog.models import Attachment, Media, MediaStatus, MediaType, Workspace
+from mediamill.catalog.views import media_record
 from tests.catalog.factories import add_blob, add_media, add_workspace, new_variant
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -271,3 +275,122 @@ def test_page_rows_carry_blob_variants_and_workspace(session: Session) -> None:
     assert media.workspace.slug == "acme"
     assert media.blob is not None
     assert [v.name for v in media.blob.variants] == ["optimized"]
+
+
+def _card_record(card: MediaCard) -> dict[str, object]:
+    return {
+        "id": str(card.id),
+        "media_type": card.media_type.value if card.media_type else None,
+        "status": card.status.value,
+        "error": (
+            {"code": card.error_code, "message": card.error_message}
+            if card.error_code is not None
+            else None
+        ),
+        "filename": card.filename,
+        "uploader": card.uploader,
+        "alt": card.alt,
+        "sha256": card.sha256,
+        "size": card.size,
+        "mime_type": card.mime_type,
+        "width": card.width,
+        "height": card.height,
+        "placeholder": card.placeholder,
+        "metadata": card.metadata,
+        "variants": [
+            {
+                "name": v.name,
+                "format": v.format,
+                "mime_type": v.mime_type,
+                "width": v.width,
+                "height": v.height,
+                "size": v.size,
+                "key": v.key,
+            }
+            for v in card.variants
+        ],
+        "created_at": card.created_at.isoformat(),
+        "updated_at": card.updated_at.isoformat(),
+    }
+
+
+def _shown(record: dict[str, object]) -> dict[str, object]:
+    """``media_record`` without what a card does not carry."""
+    kept = {
+        k: v
+        for k, v in record.items()
+        if k not in ("workspace", "source", "original", "flow_run_id")
+    }
+    kept["variants"] = [
+        {k: v for k, v in variant.items() if k not in ("spec_version", "url")}
+        for variant in record["variants"]  # type: ignore[attr-defined]
+    ]
+    return kept
+
+
+def test_card_page_matches_media_page_and_media_record(session: Session) -> None:
+    acme = add_workspace(session, "acme")
+    globex = add_workspace(session, "globex")
+    blob = add_blob(session, acme, meta={"duration": 3, "key_entity": "product/1"}, width=640)
+    for name, fmt, width in [
+        ("optimized", "webp", 1600),
+        ("thumb", "jpeg", 320),
+        ("thumb", "webp", 320),
+    ]:
+        session.add(new_variant(blob, name, fmt, width=width))
+    # An older spec version of the same slot: history, not shown.
+    session.add(new_variant(blob, "thumb", "jpeg", spec_version="v0", key="old", created_at=T0))
+    session.flush()
+    with_blob = add_media(
+        session,
+        acme,
+        blob,
+        status=MediaStatus.ready,
+        meta={},
+        original_filename="a.jpg",
+        media_type=MediaType.image,
+        created_at=T0 + timedelta(minutes=5),
+    )
+    failed = add_media(
+        session,
+        acme,
+        status=MediaStatus.failed,
+        meta={"sha256": "ab" * 32},
+        original_filename="b.jpg",
+        error_code="too_large",
+        error_message=None,
+        size=9,
+        mime_type="image/png",
+        created_at=T0 + timedelta(minutes=5),
+    )
+    others = [_media(session, acme, minute) for minute in (1, 2, 3)]
+    _media(session, globex, 4)
+    _attach(session, others[0], Entity("product", "1"))
+    session.commit()
+    session.expunge_all()
+
+    for filters in (
+        {},
+        {"media_type": MediaType.image},
+        {"entity": Entity("product", "1")},
+        {"search": "b.j"},
+    ):
+        after = None
+        while True:
+            page = media_page(session, acme.id, first=2, after=after, **filters)  # type: ignore[arg-type]
+            cards = card_page(session, acme.id, first=2, after=after, **filters)  # type: ignore[arg-type]
+            assert cards.has_next == page.has_next
+            assert [_card_record(c) for c in cards.items] == [
+                _shown(media_record(m, str)) for m in page.items
+            ]
+            if not page.has_next:
+                break
+            after = Position(page.items[-1].created_at, page.items[-1].id)
+    (card,) = [c for c in card_page(session, acme.id, first=10).items if c.id == with_blob.id]
+    assert [(v.name, v.format) for v in card.variants] == [
+        ("optimized", "webp"),
+        ("thumb", "webp"),
+        ("thumb", "jpeg"),
+    ]
+    assert "key_entity" not in card.metadata
+    assert failed.id in {c.id for c in card_page(session, acme.id, first=10).items}

@@ -27,6 +27,7 @@ from graphql import (
     SelectionSetNode,
 )
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -177,7 +178,15 @@ class CachedValidation(ValidationCache):
 
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """The limits the settings ask for, as factories: strawberry builds them per request."""
+    """The limits the settings ask for, as factories: strawberry builds them per request.
+
+    The depth and alias rules are built once here: the validation cache is keyed by the
+    rule classes, and a limiter built per request makes a new class every time.
+    """
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
     chosen: list[Callable[[], SchemaExtension]] = [
         # Clients send the same few documents again and again: parse and validate each once.
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
@@ -185,8 +194,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: CostLimiter(settings.graphql_max_cost, settings.graphql_max_first),
         # After the cost check, so a refused document is neither validated nor cached.
         lambda: CachedValidation(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: AddValidationRules(rules),
     ]
     if not settings.graphql_introspection:
         chosen.append(DisableIntrospection)

@@ -20,7 +20,7 @@ from mediamill.api.graphql.types import (
     Usage,
 )
 from mediamill.catalog import repository as repo
-from mediamill.catalog.library import Position, media_page
+from mediamill.catalog.library import Position, card_page
 from mediamill.catalog.lifecycle import Entity
 from mediamill.catalog.models import MediaType
 from mediamill.catalog.views import media_record
@@ -66,7 +66,7 @@ class Query:
             raise GraphQLError(str(error)) from error
         services = info.context.services
         with services.reading() as session:
-            page = media_page(
+            page = card_page(
                 session,
                 principal.workspace_id,
                 first=size,
@@ -75,13 +75,13 @@ class Query:
                 entity=Entity(entity.type, entity.id) if entity else None,
                 search=search or None,
             )
-            edges = [
-                MediaEdge(
-                    cursor=encode(Position(m.created_at, m.id)),
-                    node=MediaNode.from_record(media_record(m, services.url_for)),
-                )
-                for m in page.items
-            ]
+        edges = [
+            MediaEdge(
+                cursor=encode(Position(card.created_at, card.id)),
+                node=MediaNode.from_card(card, services.url_for),
+            )
+            for card in page.items
+        ]
         return MediaConnection(
             edges=edges,
             nodes=[edge.node for edge in edges],

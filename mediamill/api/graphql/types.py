@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NewType
 
 import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
+
+from mediamill.catalog.library import MediaCard
 
 UnsignedInt64 = NewType("UnsignedInt64", int)
 # Registered with the schema (see schema.SCALARS): GraphQL's Int stops at 2^31.
@@ -118,6 +121,49 @@ class MediaNode:
             created_at=datetime.fromisoformat(record["created_at"]),
             updated_at=datetime.fromisoformat(record["updated_at"]),
         )
+
+    @classmethod
+    def from_card(cls, card: MediaCard, url_for: Callable[[str], str]) -> MediaNode:
+        """The same node ``from_record`` builds, straight from a page row (no JSON detour)."""
+        return cls(
+            id=strawberry.ID(str(card.id)),
+            media_type=_MEDIA_TYPES[card.media_type] if card.media_type else None,
+            status=_STATUSES[card.status],
+            error=(
+                MediaError(code=card.error_code, message=card.error_message or "")
+                if card.error_code is not None
+                else None
+            ),
+            filename=card.filename,
+            alt=card.alt,
+            uploader=card.uploader,
+            mime_type=card.mime_type,
+            size=card.size,
+            width=card.width,
+            height=card.height,
+            placeholder=card.placeholder,
+            sha256=card.sha256,
+            metadata=JSON(card.metadata),
+            variants=[
+                Variant(
+                    name=v.name,
+                    format=v.format,
+                    mime_type=v.mime_type,
+                    width=v.width,
+                    height=v.height,
+                    size=v.size,
+                    url=url_for(v.key),
+                )
+                for v in card.variants
+            ],
+            created_at=card.created_at,
+            updated_at=card.updated_at,
+        )
+
+
+# Catalog enum values to GraphQL enum members, looked up once per node.
+_MEDIA_TYPES = {member.value: member for member in MediaTypeEnum}
+_STATUSES = {member.value: member for member in MediaStatusEnum}
 
 
 @strawberry.type
