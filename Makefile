@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 DEBIAN_PACKAGES := chromium wrk postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-packages node-packages demo test lint bench serve serve-stop clean
+.PHONY: install system-packages node-packages demo test lint bench fuzz serve serve-stop clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ lint: install
 
 test: lint system-packages node-packages
 	$(BIN)/pytest
+
+# A longer fuzzing session than the 30 s one `make test` runs (tests/hardening/test_fuzz.py).
+FUZZ_SECONDS ?= 300
+fuzz: install
+	$(BIN)/python -m tests.hardening.fuzz_sniffer -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -timeout=20 -print_final_stats=1
 
 bench: install system-packages
 	$(BIN)/python -m bench

@@ -42,6 +42,10 @@ def parse_header(header: str) -> tuple[int, str]:
         raise SignatureError(f"signature header needs exactly one t= and one {SCHEME}=")
     if not timestamps[0].isascii() or not timestamps[0].isdigit() or len(timestamps[0]) > 12:
         raise SignatureError("signature timestamp is not a unix time")
+    # A v1 value is hex; anything else can never match, and a lone surrogate would not even
+    # encode for the comparison.
+    if not signatures[0].isascii():
+        raise SignatureError("signature is not hex")
     return int(timestamps[0]), signatures[0]
 
 

@@ -184,7 +184,7 @@ def _summarise(
             summary.failed += 1
             summary.failures.append(
                 {
-                    "source": sources[registration.index].filename,
+                    "source": display_filename(sources[registration.index].filename),
                     "code": code or "",
                     "message": message or "",
                 }

@@ -189,7 +189,7 @@ def _open(source: Path | bytes, limits: ImageLimits) -> _Upload:
             "too_large", f"the SVG is {size} bytes, over the {limits.max_svg_bytes}-byte cap"
         )
     raw = source.read_bytes() if isinstance(source, Path) else source
-    return _Upload(sniffed, None, sanitize_svg(raw))
+    return _Upload(sniffed, None, sanitize_svg(raw, limits))
 
 
 def _load(upload: _Upload, **options: Any) -> pyvips.Image:

@@ -91,6 +91,7 @@ _PLY_TYPES: Final = {
 }
 _PLY_MAX_HEADER: Final = 64 * 1024
 _PLY_END: Final = re.compile(rb"end_header[ \t]*\r?\n")
+_MAX_COUNT_DIGITS: Final = 18
 
 
 def _check_ply(data: bytes, limits: MeshLimits) -> None:
@@ -108,7 +109,7 @@ def _check_ply(data: bytes, limits: MeshLimits) -> None:
         elif words[:1] == ["element"]:
             if len(words) != 3 or not words[2].isdigit():
                 fail("corrupt", f"the PLY element {line.strip()[:80]!r} is malformed")
-            elements.append((words[1], int(words[2]), 0, 0))
+            elements.append((words[1], _ply_count(words[2]), 0, 0))
         elif words[:1] == ["property"] and elements:
             name, count, text, binary = elements[-1]
             elements[-1] = (name, count, *_ply_property_bytes(words, name, text, binary))
@@ -125,6 +126,15 @@ def _check_ply(data: bytes, limits: MeshLimits) -> None:
             f"the PLY header declares {counts['vertex']} vertices and {counts['face']} faces, "
             f"which need at least {needed} bytes; the file holds {body}",
         )
+
+
+def _ply_count(digits: str) -> int:
+    """A declared element count, clamped because ``int`` refuses over 4300 digits.
+
+    Past 18 digits a count is over every cap and every file's length anyway.
+    """
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_COUNT_DIGITS else 10**_MAX_COUNT_DIGITS
 
 
 def _ply_property_bytes(words: list[str], element: str, text: int, binary: int) -> tuple[int, int]:
@@ -144,6 +154,7 @@ def _ply_property_bytes(words: list[str], element: str, text: int, binary: int) 
 _OBJ_ZERO_INDEX: Final = re.compile(rb"(?m)^[ \t]*f[ \t][^\n#]*?(?<![0-9.])-?0+(?![0-9.])")
 _OBJ_RELATIVE_FACE: Final = re.compile(rb"(?m)^[ \t]*f[ \t][^\n#]*-[^\n#]*")
 _OBJ_VERTEX_LINES: Final = (b"\nv ", b"\nv\t")
+_OBJ_BACK_INDEX: Final = re.compile(rb"-[0-9]+")
 
 
 def _check_obj(data: bytes, limits: MeshLimits) -> None:
@@ -164,10 +175,16 @@ def _check_obj(data: bytes, limits: MeshLimits) -> None:
         counted_to = match.start()
         for corner in match.group().split()[1:]:
             position = corner.split(b"/")[0]
-            if position.startswith(b"-") and int(position[1:] or 0) > seen:
+            if not position.startswith(b"-"):
+                continue
+            if not _OBJ_BACK_INDEX.fullmatch(position):
+                fail("corrupt", f"an OBJ face has a malformed index {position[:24]!r}")
+            back = position[1:].lstrip(b"0")
+            # Compared by length first: int() refuses more than 4300 digits.
+            if len(back) > len(str(seen)) or int(back or b"0") > seen:
                 fail(
                     "corrupt",
-                    f"an OBJ face uses index {position.decode()} after only {seen} vertices",
+                    f"an OBJ face uses index {position[:24].decode()} after only {seen} vertices",
                 )
 
 
@@ -349,7 +366,8 @@ def _accessor(index: int, entry: dict[str, Any], views: list[_View], limits: Mes
         fail("too_many_faces", f"{what} declares {count} elements, over the {most} cap")
     component = entry.get("componentType")
     width = _TYPE_WIDTHS.get(str(entry.get("type")))
-    if component not in _COMPONENT_BYTES or width is None:
+    # The type check comes first: a JSON list or object is unhashable, so `in` would raise.
+    if not isinstance(component, int) or component not in _COMPONENT_BYTES or width is None:
         fail("corrupt", f"{what} has an unknown componentType or type")
     if "bufferView" not in entry:
         return count
