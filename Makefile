@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 DEBIAN_PACKAGES := chromium wrk postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-packages node-packages demo test lint bench fuzz serve serve-stop clean
+.PHONY: install system-packages node-packages demo test lint bench fuzz reliability serve serve-stop clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ lint: install
 
 test: lint system-packages node-packages
 	$(BIN)/pytest
+
+# The hardening suite alone, its outcomes as one table (also run, without the table, by `make test`).
+reliability: install system-packages node-packages
+	$(BIN)/pytest tests/hardening -p tests.hardening.report --reliability-report=reliability.md -q
 
 # A longer fuzzing session than the 30 s one `make test` runs (tests/hardening/test_fuzz.py).
 FUZZ_SECONDS ?= 300

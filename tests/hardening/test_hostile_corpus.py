@@ -20,7 +20,7 @@ import os
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -389,8 +389,20 @@ def test_the_other_workspace_is_untouched(run: Run) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_each_upload_ends_the_one_safe_way(run: Run, case: HostileCase) -> None:
+def test_each_upload_ends_the_one_safe_way(
+    run: Run, case: HostileCase, record_property: Callable[[str, object], None]
+) -> None:
     outcome = run.outcomes[case.name]
+    observed = outcome.status if outcome.error_code is None else f"failed: {outcome.error_code}"
+    if outcome.variants:
+        observed += f", {len(outcome.variants)} clean variants"
+    for name, value in (
+        ("threat", case.threat),
+        ("case", case.what or case.name),
+        ("expected", case.expected),
+        ("observed", observed),
+    ):
+        record_property(name, value)
     if case.code is not None:
         assert (outcome.status, outcome.error_code) == ("failed", case.code), outcome.error_message
         assert outcome.error_message
