@@ -2,7 +2,7 @@
 
 Admission is what keeps a quota under parallel uploads. It runs inside the registration
 transaction, which holds the catalog's write lock (SQLite's ``BEGIN IMMEDIATE``; on
-PostgreSQL the workspace row, locked with ``SELECT ... FOR UPDATE`` by `QuotaGate`), so
+PostgreSQL the workspace row, locked with ``SELECT ... FOR NO KEY UPDATE`` by `QuotaGate`), so
 two uploads of one workspace are admitted one after the other, never both against the
 same free space. A blob is admitted when the workspace's reserved bytes plus the new
 blob's size fit the quota:
@@ -123,15 +123,21 @@ def set_quota(session: Session, slug: str, quota_bytes: int | None) -> Workspace
 
 
 def lock_workspace_statement(workspace_id: int) -> Select[tuple[Workspace]]:
-    """The workspace row, locked ``FOR UPDATE`` on PostgreSQL (SQLite ignores the clause).
+    """The workspace row, locked ``FOR NO KEY UPDATE`` on PostgreSQL (SQLite ignores it).
 
     Every admission of the workspace takes this lock first, so admissions of one workspace
     queue behind each other while other workspaces proceed.
+
+    Not ``FOR UPDATE``: every row inserted with a foreign key to the workspace (the upload's
+    media row and audit events, written before admission) takes ``FOR KEY SHARE`` on it,
+    which ``FOR UPDATE`` waits for. Two registrations that had each inserted their media
+    row then waited for each other's, a deadlock PostgreSQL broke by failing one of them;
+    ``FOR NO KEY UPDATE`` serialises admissions and lets those inserts through.
     """
     return (
         select(Workspace)
         .where(Workspace.id == workspace_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
 

@@ -37,7 +37,8 @@ def orphan_sweep(workspace: str | None = None, dry_run: bool = False) -> dict[st
 
     Temporary uploads older than ``upload_ttl_hours`` are soft-deleted; objects under a
     workspace prefix that no blob or variant points at, older than
-    ``orphan_grace_minutes``, are deleted; ready blobs missing objects are flagged in their
+    ``orphan_grace_minutes``, are deleted, and so are the temp files and orphaned metadata
+    that killed writers left there; ready blobs missing objects are flagged in their
     metadata (``missing_objects``).
     """
     now = utcnow()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from .errors import ObjectNotFound, StorageConfigError, StorageError, TransientStorageError
 from .factory import open_store
-from .objects import ListedObject, ObjectInfo, UploadTarget
+from .objects import Leftover, ListedObject, ObjectInfo, UploadTarget
 from .store import ObjectStore
 
 __all__ = [
+    "Leftover",
     "ListedObject",
     "ObjectInfo",
     "ObjectNotFound",

@@ -26,6 +26,20 @@ class ListedObject:
 
 
 @dataclass(frozen=True, slots=True)
+class Leftover:
+    """A file an interrupted write left: a temp file, or metadata whose object never landed.
+
+    ``key`` is the file's own (its last segment starts with ``.``, so no object key can name
+    it); ``object_key`` is the object whose write left it.
+    """
+
+    key: str
+    object_key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class UploadTarget:
     """Where a client sends one object's bytes itself, so uploads bypass the API.
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from .backends.base import Backend, modified_of
 from .errors import StorageConfigError, StorageError
-from .objects import ListedObject, ObjectInfo, UploadTarget
+from .objects import Leftover, ListedObject, ObjectInfo, UploadTarget
 from .translate import storage_errors
 from .validation import check_key, check_prefix, is_reserved
 
@@ -128,6 +128,39 @@ class ObjectStore:
             if info.get("type", "file") != "file":
                 continue
             yield ListedObject(key, int(info["size"]), modified_of(info))
+
+    def list_leftovers(self, prefix: str = "") -> list[Leftover]:
+        """Files that interrupted writes left under ``prefix``: temp files, orphaned metadata.
+
+        They are the store's own bookkeeping, never objects: listings skip them, no key can
+        name them, and only :meth:`delete_leftover` removes them.
+        """
+        check_prefix(prefix)
+        directory = prefix.rpartition("/")[0]
+        search = self._backend.path(directory) if directory else self._backend.root
+        with storage_errors(f"list leftovers {prefix!r}"):
+            found = self._backend.find_leftovers(search)
+        leftovers = []
+        for path in sorted(found):
+            key = self._backend.relative(path)
+            object_path, size, modified = found[path]
+            object_key = self._backend.relative(object_path)
+            if key is not None and object_key is not None and key.startswith(prefix):
+                leftovers.append(Leftover(key, object_key, size, modified))
+        return leftovers
+
+    def delete_leftover(self, key: str) -> bool:
+        """Delete one file :meth:`list_leftovers` reported; False if it is already gone.
+
+        Refuses an object's key, so this can never delete what the catalog points at.
+        """
+        directory, _, name = key.rpartition("/")
+        if directory:
+            check_key(directory)
+        if not name.startswith(".") or name in (".", ".."):
+            raise ValueError(f"invalid leftover {key!r}: not the store's own bookkeeping")
+        with storage_errors(f"delete leftover {key!r}", lookup=False):
+            return self._backend.delete_leftover(self._backend.path(key))
 
     def key_for_event(self, bucket: str, object_key: str) -> str | None:
         """The key of an object a bucket notification names; None if it is not in this store."""

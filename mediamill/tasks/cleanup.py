@@ -13,7 +13,9 @@ the same bytes, a restore) waits for that transaction and then finds the row gon
 media purged. An object of a blob still ``processing`` is never deleted (its upload is in
 flight and may reference it), nor one modified within ``orphan_grace_minutes``. A staged
 upload under ``incoming/{workspace}/`` is swept once it is older than ``upload_ttl_hours``
-and no media waiting to be processed will be made from it.
+and no media waiting to be processed will be made from it. What a killed writer left in the
+store (temp files, metadata of objects never stored) goes once older than the grace period:
+no key can name it, so nothing can reference it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from itertools import groupby
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from mediamill.catalog import lifecycle as life
 from mediamill.catalog import migrate, uploads
@@ -37,13 +38,17 @@ from mediamill.catalog.engine import begin_immediate, make_engine, make_session_
 from mediamill.catalog.errors import NotFound
 from mediamill.catalog.models import Blob, BlobStatus
 from mediamill.settings import Settings
-from mediamill.storage.errors import StorageError, TransientStorageError
+from mediamill.storage.errors import StorageError
 from mediamill.storage.factory import open_store
 from mediamill.storage.incoming import INCOMING, incoming_prefix
 from mediamill.storage.keys import workspace_prefix
-from mediamill.storage.objects import ListedObject
+from mediamill.storage.objects import Leftover, ListedObject
 from mediamill.storage.store import ObjectStore
 from mediamill.tasks.stages import catalog_task
+from mediamill.tasks.storage_retry import (
+    retry_transient_storage,
+    retry_transient_storage_briefly,
+)
 
 # Who the audit trail names when no person asked for the step.
 ORPHAN_SWEEP_ACTOR = "mediamill:orphan-sweep"
@@ -57,13 +62,6 @@ MAX_REPORTED_ACTIONS = 1000
 _BLOB_FILENAME = re.compile(r"([0-9a-f]{64})(?:_[a-z0-9_-]{1,64})?\.[a-z0-9]{1,8}")
 
 Status = Literal["planned", "done", "skipped"]
-
-retry_transient = retry(
-    retry=retry_if_exception_type(TransientStorageError),
-    wait=wait_random_exponential(multiplier=0.1, max=5),
-    stop=stop_after_attempt(6),
-    reraise=True,
-)
 
 
 class CleanupContext:
@@ -168,14 +166,51 @@ def blob_hash_of_key(key: str) -> str | None:
     return match.group(1) if match else None
 
 
-@retry_transient
+# Planning holds no lock: a blip re-lists, patiently, rather than failing the whole sweep.
+
+
+@retry_transient_storage
+def _listing(store: ObjectStore, prefix: str) -> list[ListedObject]:
+    return list(store.list_prefix(prefix))
+
+
+@retry_transient_storage
+def _leftovers(store: ObjectStore, prefix: str) -> list[Leftover]:
+    return store.list_leftovers(prefix)
+
+
+# Steps run under a catalog transaction's locks, which other writers wait for: brief
+# retries, and a step that still fails is skipped for the next sweep to take again.
+
+
+@retry_transient_storage_briefly
 def _delete_objects(store: ObjectStore, keys: list[str]) -> int:
     return store.delete_many(keys)
 
 
+@retry_transient_storage_briefly
+def _relisting(store: ObjectStore, prefix: str) -> list[ListedObject]:
+    return list(store.list_prefix(prefix))
+
+
+@retry_transient_storage_briefly
+def _leftovers_now(store: ObjectStore, prefix: str) -> list[Leftover]:
+    return store.list_leftovers(prefix)
+
+
+@retry_transient_storage_briefly
+def _delete_leftover_file(store: ObjectStore, key: str) -> bool:
+    return store.delete_leftover(key)
+
+
+@retry_transient_storage_briefly
+def _exists(store: ObjectStore, key: str) -> bool:
+    return store.exists(key)
+
+
 def _modified_now(store: ObjectStore, key: str) -> datetime | None:
     """The object's modification time read again now; None if it is gone."""
-    for listed in store.list_prefix(key):
+    for listed in _relisting(store, key):
         if listed.key == key:
             return listed.modified
     return None
@@ -249,6 +284,17 @@ class BlobObjects:
     keys: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class LeftoverFile:
+    """A file an interrupted write left under a workspace prefix (see `Leftover`)."""
+
+    workspace_id: int
+    key: str
+    object_key: str
+    size: int
+    modified: datetime
+
+
 @dataclass
 class OrphanPlan:
     """Candidates of one orphan sweep, re-checked one by one when executed."""
@@ -259,6 +305,8 @@ class OrphanPlan:
     strays: list[StrayObject] = field(default_factory=list)
     missing: list[BlobObjects] = field(default_factory=list)
     recovered: list[BlobObjects] = field(default_factory=list)
+    # Files killed writes left (temp files, metadata without its object), older than grace.
+    leftovers: list[LeftoverFile] = field(default_factory=list)
     # Left alone already at planning time, reported so a run says why an object stayed.
     spared: list[Action] = field(default_factory=list)
 
@@ -276,6 +324,7 @@ class OrphanPlan:
         actions += [
             _blob_action("blob.objects_found", slug(b.workspace_id), b) for b in self.recovered
         ]
+        actions += [_leftover_action(slug(s.workspace_id), s, "planned") for s in self.leftovers]
         return actions + self.spared
 
 
@@ -284,6 +333,18 @@ def _stray_action(
 ) -> Action:
     details = {"key": stray.key, "size": stray.size, "modified": stray.modified.isoformat()}
     return Action("object.deleted", workspace, status, None, stray.key[:255], reason, details)
+
+
+def _leftover_action(
+    workspace: str, leftover: LeftoverFile, status: Status, reason: str | None = None
+) -> Action:
+    details = {
+        "key": leftover.key,
+        "object_key": leftover.object_key,
+        "size": leftover.size,
+        "modified": leftover.modified.isoformat(),
+    }
+    return Action("leftover.deleted", workspace, status, None, leftover.key[:255], reason, details)
 
 
 def _blob_action(
@@ -320,8 +381,9 @@ def plan_orphan_sweep(ctx: CleanupContext, workspace: str | None, now: datetime)
     for ws, staged in incoming.items():
         _plan_incoming(ctx, plan, ws, staged, now - ctx.upload_ttl)
     for ws, (referenced, in_flight, blobs) in catalog.items():
-        listed = {obj.key: obj for obj in ctx.store.list_prefix(workspace_prefix(ws))}
+        listed = {obj.key: obj for obj in _listing(ctx.store, workspace_prefix(ws))}
         _plan_strays(plan, ws, listed, referenced, in_flight, now - ctx.grace)
+        _plan_leftovers(ctx, plan, ws, in_flight, now - ctx.grace)
         for blob in blobs:
             keys = life.blob_keys(blob)
             absent = tuple(key for key in keys if key not in listed)
@@ -339,7 +401,7 @@ def _plan_incoming(
     """Staged uploads nobody turned into media within the upload TTL are strays too."""
     slug = plan.workspaces[workspace_id]
     try:
-        staged = list(ctx.store.list_prefix(incoming_prefix(slug)))
+        staged = _listing(ctx.store, incoming_prefix(slug))
     except ValueError:
         return  # a slug no upload link could have been issued for
     for obj in staged:
@@ -348,6 +410,27 @@ def _plan_incoming(
             plan.spared.append(_stray_action(slug, stray, "skipped", "its upload is in flight"))
         elif obj.modified <= cutoff:
             plan.strays.append(stray)
+
+
+def _plan_leftovers(
+    ctx: CleanupContext, plan: OrphanPlan, workspace_id: int, in_flight: set[str], cutoff: datetime
+) -> None:
+    """What killed writes left: deleted once past the grace period unless its upload runs.
+
+    Young ones are not reported: they are mostly the files of writes still going on.
+    """
+    slug = plan.workspaces[workspace_id]
+    for found in _leftovers(ctx.store, workspace_prefix(workspace_id)):
+        if found.modified > cutoff:
+            continue
+        leftover = LeftoverFile(
+            workspace_id, found.key, found.object_key, found.size, found.modified
+        )
+        if blob_hash_of_key(found.object_key) in in_flight:
+            reason = "its upload is in flight"
+            plan.spared.append(_leftover_action(slug, leftover, "skipped", reason))
+        else:
+            plan.leftovers.append(leftover)
 
 
 def _plan_strays(
@@ -381,6 +464,7 @@ def execute_orphan_sweep(ctx: CleanupContext, plan: OrphanPlan, actor: str) -> l
     actions += [_delete_stray(ctx, plan, stray, actor) for stray in plan.strays]
     actions += [_flag_missing(ctx, plan, blob, actor) for blob in plan.missing]
     actions += [_clear_missing(ctx, plan, blob, actor) for blob in plan.recovered]
+    actions += [_delete_leftover(ctx, plan, leftover, actor) for leftover in plan.leftovers]
     return actions + plan.spared
 
 
@@ -425,6 +509,49 @@ def _delete_stray(ctx: CleanupContext, plan: OrphanPlan, stray: StrayObject, act
     return _stray_action(slug, stray, "skipped" if why else "done", why)
 
 
+def _delete_leftover(
+    ctx: CleanupContext, plan: OrphanPlan, leftover: LeftoverFile, actor: str
+) -> Action:
+    """Delete a file a killed write left, re-checked like a stray under the blob's lock."""
+    slug = plan.workspaces[leftover.workspace_id]
+    try:
+        with ctx.writing() as session:
+            why = _why_leftover_stays(ctx, session, leftover, plan.now - ctx.grace)
+            if why is None and not _delete_leftover_file(ctx.store, leftover.key):
+                why = "already gone"
+            if why is None:
+                repo.record_audit(
+                    session,
+                    workspace_id=leftover.workspace_id,
+                    action="leftover.deleted",
+                    actor=actor,
+                    subject=leftover.key[:255],
+                    details={"key": leftover.key, "object_key": leftover.object_key},
+                )
+    except StorageError as error:
+        return _leftover_action(slug, leftover, "skipped", f"storage error: {error}")
+    return _leftover_action(slug, leftover, "skipped" if why else "done", why)
+
+
+def _why_leftover_stays(
+    ctx: CleanupContext, session: Session, leftover: LeftoverFile, cutoff: datetime
+) -> str | None:
+    """An upload of the blob running now (a reclaimed claim) may still be writing it."""
+    sha = blob_hash_of_key(leftover.object_key)
+    if sha is not None:
+        blob = life.lock_blob_by_hash(session, leftover.workspace_id, sha)
+        if blob is not None and blob.status == BlobStatus.processing:
+            return "its upload is in flight"
+    directory = leftover.key.rpartition("/")[0]
+    now = {found.key: found.modified for found in _leftovers_now(ctx.store, f"{directory}/")}
+    modified = now.get(leftover.key)
+    if modified is None:
+        return "already gone"
+    if modified > cutoff:
+        return "written again since the sweep was planned"
+    return None
+
+
 def _why_stray_stays(
     ctx: CleanupContext, session: Session, stray: StrayObject, cutoff: datetime
 ) -> str | None:
@@ -459,7 +586,7 @@ def _flag_missing(ctx: CleanupContext, plan: OrphanPlan, found: BlobObjects, act
                 "blob.missing_objects", slug, found, "skipped", "blob no longer ready"
             )
         keys = set(life.blob_keys(blob))
-        still = tuple(k for k in found.keys if k in keys and not ctx.store.exists(k))
+        still = tuple(k for k in found.keys if k in keys and not _exists(ctx.store, k))
         if still:
             life.flag_missing(session, blob, still, now=plan.now, actor=actor)
     if not still:
@@ -476,7 +603,7 @@ def _clear_missing(ctx: CleanupContext, plan: OrphanPlan, found: BlobObjects, ac
     slug = plan.workspaces[found.workspace_id]
     with ctx.writing() as session:
         blob = life.load_blob(session, found.blob_id)
-        present = blob is not None and all(ctx.store.exists(k) for k in life.blob_keys(blob))
+        present = blob is not None and all(_exists(ctx.store, k) for k in life.blob_keys(blob))
         if blob is not None and present and life.MISSING_OBJECTS in blob.meta:
             life.clear_missing(session, blob, actor=actor)
             return _blob_action("blob.objects_found", slug, found, "done")

@@ -12,30 +12,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tenacity import (
-    retry,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
-
 from mediamill.catalog import repository as repo
 from mediamill.catalog.models import BlobStatus, MediaStatus, Variant
 from mediamill.media.rendition import RenderedVariant, Rendition
-from mediamill.storage.errors import StorageError, TransientStorageError
+from mediamill.storage.errors import StorageError
 from mediamill.storage.headers import IMMUTABLE
 from mediamill.storage.keys import media_key, variant_filename
 from mediamill.storage.store import ObjectStore
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.pixels import RenderJob, RenderOutcome
 from mediamill.tasks.register import PlannedRender
-
-retry_transient = retry(
-    retry=retry_if_exception_type(TransientStorageError),
-    wait=wait_random_exponential(multiplier=0.1, max=5),
-    stop=stop_after_attempt(6),
-    reraise=True,
-)
+from mediamill.tasks.storage_retry import retry_transient_storage
 
 
 @dataclass(frozen=True)
@@ -51,12 +38,12 @@ class Finished:
     peak_rss_bytes: int = 0
 
 
-@retry_transient
+@retry_transient_storage
 def _put(store: ObjectStore, key: str, data: bytes, content_type: str) -> None:
     store.put(key, data, content_type=content_type, cache_control=IMMUTABLE)
 
 
-@retry_transient
+@retry_transient_storage
 def _get(store: ObjectStore, key: str) -> bytes:
     return store.get(key)
 

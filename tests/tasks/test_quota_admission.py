@@ -194,7 +194,8 @@ def test_a_refused_backfill_source_is_retried_by_a_rerun_once_there_is_room(
 
 def test_admission_locks_the_workspace_row_on_postgresql() -> None:
     statement = lock_workspace_statement(1)
-    assert "FOR UPDATE" in str(statement.compile(dialect=postgresql.dialect()))
+    # NO KEY: rows referencing the workspace, inserted before admission, must not block it.
+    assert "FOR NO KEY UPDATE" in str(statement.compile(dialect=postgresql.dialect()))
     # SQLite has no row locks: BEGIN IMMEDIATE already serialises every writer.
     assert "FOR UPDATE" not in str(statement.compile(dialect=sqlite.dialect()))
 

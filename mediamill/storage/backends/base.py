@@ -97,6 +97,23 @@ class Backend(ABC):
         found: dict[str, dict[str, Any]] = self.fs.find(path, detail=True)
         return found
 
+    def find_leftovers(self, path: str) -> dict[str, tuple[str, int, datetime]]:
+        """The files below ``path`` that interrupted writes left behind (temp files, metadata
+        of objects never stored): the path of the object each belongs to, size, modification.
+
+        None by default: a store that publishes an object in one request leaves nothing
+        when the writer dies. Backends that write in steps override this.
+        """
+        return {}
+
+    def delete_leftover(self, path: str) -> bool:
+        """Delete one file `find_leftovers` reported; False if it is already gone."""
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        return True
+
     def url(self, key: str) -> str:
         """The backend's own URL for a key, as fsspec would open it."""
         return f"{self.root_url}/{key}"

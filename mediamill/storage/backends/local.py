@@ -3,6 +3,10 @@
 A put writes the sidecar and the object to hidden temp files in the target directory,
 fsyncs them, renames the sidecar and then the object into place with ``os.replace``, and
 fsyncs the directory. Readers therefore see the whole old object or the whole new one.
+
+A writer killed midway (SIGKILL, power loss) cannot clean up: its temp files, and a sidecar
+renamed in before its object, stay. `LocalBackend.find_leftovers` reports them, for the
+orphan sweep to delete once they are older than its grace period.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -19,7 +25,10 @@ from urllib.request import url2pathname
 import fsspec
 
 from ..errors import StorageConfigError
-from .sidecar import SidecarBackend, encode_metadata, sidecar_path
+from .sidecar import SIDECAR_SUFFIX, SidecarBackend, encode_metadata, sidecar_path
+
+# What `_write_temp` names its files: ".{name}.{16 hex digits}.tmp".
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{16}\.tmp")
 
 
 def _discard(path: str) -> None:
@@ -30,7 +39,7 @@ def _discard(path: str) -> None:
 
 def _write_temp(directory: str, name: str, data: bytes) -> str:
     """Write and fsync a hidden temp file beside its destination; leave nothing on failure."""
-    temp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+    temp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")  # see _TEMP_NAME
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
@@ -53,6 +62,16 @@ def _fsync_directory(directory: str) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def _leftover_of(name: str, names: set[str]) -> str | None:
+    """The object a temp file or a sidecar without its object was for; None for the rest."""
+    if temp := _TEMP_NAME.fullmatch(name):
+        return temp["name"]
+    if name.startswith(".") and name.endswith(SIDECAR_SUFFIX):
+        object_name = name[1 : -len(SIDECAR_SUFFIX)]
+        return None if object_name in names else object_name
+    return None
 
 
 def _raise_unless_missing(error: OSError) -> None:
@@ -120,6 +139,27 @@ class LocalBackend(SidecarBackend):
             )
         except FileNotFoundError:
             return {}
+        return found
+
+    def find_leftovers(self, path: str) -> dict[str, tuple[str, int, datetime]]:
+        """Temp files of writes that never finished, and sidecars whose object never landed.
+
+        A write in progress has them too, for a moment; the sweep spares those.
+        """
+        found: dict[str, tuple[str, int, datetime]] = {}
+        for directory, _, names in os.walk(path, onerror=_raise_unless_missing):
+            present = set(names)
+            for name in present:
+                object_name = _leftover_of(name, present)
+                if object_name is None:
+                    continue
+                full = os.path.join(directory, name)
+                try:
+                    stat = os.stat(full)
+                except FileNotFoundError:
+                    continue  # the write it belonged to just finished
+                modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+                found[full] = (os.path.join(directory, object_name), stat.st_size, modified)
         return found
 
     def url(self, key: str) -> str:
