@@ -49,10 +49,10 @@ class Settings(BaseSettings):
     max_model_vertices: int = Field(5_000_000, gt=0, description="Cap on a 3D model's vertices.")
     max_document_pages: int = Field(5000, gt=0, description="Cap on a PDF's page count.")
     decode_timeout_seconds: int = Field(
-        300, gt=0, description="Wall-clock limit of one isolated decode or ffmpeg call."
+        300, gt=0, description="Wall-clock limit of one image job, isolated decode or ffmpeg call."
     )
     decode_memory_mb: int = Field(
-        3072, gt=0, description="Memory limit of one isolated decode (3D, PDF)."
+        3072, gt=0, description="Memory limit of one pixel worker and of each isolated decode."
     )
     retention_days: int = Field(
         30, gt=0, description="How long a soft-deleted media can be restored before purge."

@@ -13,7 +13,7 @@ from mediamill.catalog.engine import begin_immediate, make_engine, make_session_
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
 from mediamill.storage.store import ObjectStore
-from mediamill.tasks.pixels import PixelPool, RenderPool
+from mediamill.tasks.pixels import PixelLimits, PixelPool, RenderPool
 from mediamill.tasks.recipes import Recipe
 
 CLAIM_LEASE = timedelta(minutes=15)
@@ -21,7 +21,7 @@ CLAIM_LEASE = timedelta(minutes=15)
 
 def _open_pool(settings: Settings, workers: int | None, dask_address: str | None) -> RenderPool:
     if dask_address is None:
-        return PixelPool(workers or settings.workers)
+        return PixelPool(workers or settings.workers, limits=PixelLimits.from_settings(settings))
     # Imported only here: distributed loads numpy, which the orchestrator otherwise never does.
     from mediamill.tasks.dask_pool import DaskPixelPool
 
@@ -60,8 +60,9 @@ class PipelineContext:
     ) -> PipelineContext:
         """Build engine, store and pool from settings: only at the edge of a run.
 
-        With ``dask_address`` the pixel work runs on that Dask cluster instead of local
-        processes (``workers`` is then the cluster's business).
+        Local pixel workers run each job under the settings' decode limits (wall clock,
+        memory). With ``dask_address`` the pixel work runs on that Dask cluster instead of
+        local processes (``workers`` and their limits are then the cluster's business).
         """
         engine = make_engine(settings.resolved_database_url)
         if not migrate.is_current(engine):

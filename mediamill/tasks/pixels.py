@@ -3,6 +3,12 @@
 Decoding untrusted bytes happens here, away from the process that holds the catalog
 session and the Prefect run: a worker uses one core, so ``workers`` processes keep every
 core busy while the orchestrating threads store results and write the catalog.
+
+A decoder cannot be trusted not to crash, hang or balloon on hostile bytes, so every job
+runs under the run's limits (``PixelLimits``): a wall-clock limit per job, after which its
+worker is stopped, and a cap on each worker's data memory. A job that hits one fails alone
+(``timed_out``, ``decoder_crashed``, ``out_of_memory``); its dead worker is replaced and
+the other jobs in flight finish normally.
 """
 
 from __future__ import annotations
@@ -11,21 +17,39 @@ import hashlib
 import importlib.metadata
 import multiprocessing
 import os
+import re
 import resource
+import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import TimeoutError as JobTimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
+
+from pebble import ProcessExpired, ProcessPool
 
 from mediamill.media.errors import MediaError, ValidationError
 from mediamill.media.rendition import Rendition, VariantId
+from mediamill.settings import Settings
 from mediamill.tasks.recipes import Recipe, render
 
 _PACKAGES = {"model": ("trimesh", "vtk"), "document": ("pypdfium2",)}
+MIB: Final = 1024 * 1024
+# Video, 3D and PDF jobs run their decoders in child processes, each call under the same
+# wall-clock limit (a probe, up to a few poster tries, the web encode, the HLS encode), so
+# their job's own limit is a backstop this many times longer, for a hang between calls.
+NESTED_STEPS: Final = 8
+# How libraries word a failed allocation (libvips, libjpeg, libpng/libspng, libwebp, libheif,
+# libtiff, strerror(ENOMEM)): under the worker's memory cap that is the cap, not bad data.
+_OUT_OF_MEMORY = re.compile(
+    r"out of memory|insufficient memory|cannot allocate memory|failed to allocate"
+    r"|memory allocation",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -111,8 +135,20 @@ def _read_verified(job: RenderJob) -> bytes:
     return data
 
 
+def _out_of_memory(error: MediaError) -> bool:
+    """Whether a library could not allocate, which it reports as damaged data or a failure.
+
+    Under the worker's memory cap that is the cap speaking, not the file.
+    """
+    if isinstance(error, ValidationError) and error.code != "corrupt":
+        return False
+    return _OUT_OF_MEMORY.search(str(error)) is not None
+
+
 def _reason(error: MediaError | SourceChangedError | OSError) -> tuple[str, str]:
     """The machine-readable reason an asset failed, whichever process read it."""
+    if isinstance(error, MediaError) and _out_of_memory(error):
+        return "out_of_memory", str(error)
     if isinstance(error, ValidationError):
         return error.code, str(error)
     if isinstance(error, MediaError):
@@ -140,6 +176,8 @@ def render_job(job: RenderJob) -> RenderOutcome:
         )
     except (MediaError, SourceChangedError, OSError) as error:
         code, message = _reason(error)
+    except MemoryError:
+        code, message = "out_of_memory", "the decoder went over the worker's memory limit"
     seconds = time.perf_counter() - started
     return RenderOutcome(job.blob_id, None, code, message, seconds, _peak_rss_bytes())
 
@@ -159,13 +197,52 @@ def with_bytes(job: RenderJob) -> RenderJob | RenderOutcome:
     return replace(job, path=None, data=data)
 
 
-def configure_worker(threads: int) -> None:
-    """Set up libvips in a pixel worker: ``threads`` per job, no operation cache."""
+def configure_worker(threads: int, memory_bytes: int | None = None) -> None:
+    """Set up libvips in a pixel worker: ``threads`` per job, no operation cache.
+
+    With ``memory_bytes`` the worker (and every decoder process it starts, which inherit
+    it) gets that cap on its data memory, and no core dumps of untrusted bytes. RLIMIT_DATA
+    rather than RLIMIT_AS: it counts what is allocated (heap, anonymous maps, thread
+    stacks), not address space merely reserved, which grows with libvips' threads and
+    malloc's arenas while using nothing. An allocation past the cap fails inside the
+    library (``MemoryError``, libvips' "out of memory") instead of the kernel's OOM killer
+    picking a process of the machine.
+    """
     # Imported here so the parent never configures libvips for its own process.
     import pyvips
 
     pyvips.concurrency_set(threads)
     pyvips.cache_set_max(0)
+    if memory_bytes is not None:
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@dataclass(frozen=True)
+class PixelLimits:
+    """How long one job may run and how much memory a pixel worker may hold.
+
+    The defaults are those of ``Settings`` (``decode_timeout_seconds``,
+    ``decode_memory_mb``), for callers that build a pool without settings.
+    """
+
+    seconds: float = 300.0
+    memory_bytes: int | None = 3072 * MIB
+
+    def __post_init__(self) -> None:
+        if self.seconds <= 0 or (self.memory_bytes is not None and self.memory_bytes <= 0):
+            raise ValueError("pixel limits must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PixelLimits:
+        """The decode limits a deployment configured."""
+        return cls(settings.decode_timeout_seconds, settings.decode_memory_mb * MIB)
+
+    def seconds_for(self, media_type: str) -> float:
+        """An image decodes in the worker itself; other types only start their decoders."""
+        return self.seconds if media_type == "image" else self.seconds * NESTED_STEPS
 
 
 class RenderPool(Protocol):
@@ -189,59 +266,145 @@ class RenderPool(Protocol):
         ...
 
 
+JobRunner = Callable[[RenderJob], RenderOutcome]
+
+
+def _death(exitcode: int | None) -> str:
+    """How a worker ended, for the failure's message: its signal or its exit code."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"signal {-exitcode}, {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+@dataclass(frozen=True)
+class _Scheduled:
+    """A job in flight, the pebble pool it went to, and whether it was already resent."""
+
+    job: RenderJob
+    pool: ProcessPool
+    resent: bool = False
+
+
 class PixelPool:
     """A process pool sized to the cores, started once per flow run.
 
-    A worker that dies (a decoder crash, the kernel's OOM killer) breaks a
-    ``ProcessPoolExecutor`` for good; the pool then starts a fresh executor, so the jobs
-    that were in flight fail as ``worker_crashed`` (retried by the next run) and the rest
-    of the run goes on.
+    Each job runs under ``limits``: past ``seconds`` its worker is stopped and the job
+    fails as ``timed_out``; a worker that dies on a job (a segfault, an abort, a kill)
+    fails that job as ``decoder_crashed``, naming the signal or exit code; an allocation
+    past ``memory_bytes`` fails it as ``out_of_memory``. These are final: the same bytes
+    would do the same again. Pebble replaces only the dead worker, so the other jobs in
+    flight finish normally. A worker lost while it held no job breaks pebble's pool; the
+    pool is then replaced and the jobs that had not started are sent once more, and fail as
+    ``worker_crashed`` (retried by the next run) only if that happens again.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, limits: PixelLimits | None = None) -> None:
         self.workers = max(1, workers)
+        self.limits = limits or PixelLimits()
         self._threads = max(1, (os.cpu_count() or 1) // self.workers)
         self._lock = threading.Lock()
-        self._executor = self._new_executor()
+        self._closed = False
+        self._pool = self._new_pool()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+    def _new_pool(self) -> ProcessPool:
+        return ProcessPool(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
             initializer=configure_worker,
-            initargs=(self._threads,),
+            initargs=(self._threads, self.limits.memory_bytes),
+            context=multiprocessing.get_context("spawn"),
         )
 
-    def _submit(self, job: RenderJob) -> Future[RenderOutcome]:
+    def _replace(self, broken: ProcessPool) -> None:
+        """Swap in a fresh pool for ``broken``, once however many jobs report it; under lock."""
+        if self._closed:
+            raise PoolUnavailableError("the pixel pool is closed")
+        if self._pool is broken:
+            broken.stop()  # type: ignore[no-untyped-call]
+            broken.join()
+            self._pool = self._new_pool()
+
+    def _schedule(
+        self, run: JobRunner, job: RenderJob, *, resent: bool = False
+    ) -> tuple[Future[RenderOutcome], _Scheduled]:
+        timeout = self.limits.seconds_for(job.media_type)
         with self._lock:
             try:
-                return self._executor.submit(render_job, job)
-            except BrokenProcessPool:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._new_executor()
-                return self._executor.submit(render_job, job)
+                future = self._pool.schedule(run, args=(job,), timeout=timeout)
+            except RuntimeError:  # pebble's pool broke since the last job was sent
+                self._replace(self._pool)
+                future = self._pool.schedule(run, args=(job,), timeout=timeout)
+            return future, _Scheduled(job, self._pool, resent)
 
     def warm_up(self) -> None:
         """Start the workers now, while the run is still reading and hashing sources."""
         with self._lock:
-            for _ in range(self.workers):
-                self._executor.submit(os.getpid)
-
-    def render(self, jobs: Sequence[RenderJob]) -> Iterator[RenderOutcome]:
-        """Outcomes as they complete; a crashed worker fails the jobs it took down only."""
-        futures = {self._submit(job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
             try:
-                yield future.result()
-            except BrokenProcessPool:
-                yield RenderOutcome(
-                    job.blob_id, None, "worker_crashed", "the decoder process died", 0.0
-                )
+                self._pool.schedule(os.getpid)
+            except RuntimeError:
+                self._replace(self._pool)
+                self._pool.schedule(os.getpid)
+
+    def render(
+        self, jobs: Sequence[RenderJob], run: JobRunner = render_job
+    ) -> Iterator[RenderOutcome]:
+        """Outcomes as they complete; a job that hangs, crashes or balloons fails alone.
+
+        ``run`` is what a worker calls with each job, ``render_job`` but for tests that need
+        a job to misbehave on purpose; it must be importable by name from a fresh process.
+        Jobs still in flight when the caller stops iterating are cancelled.
+        """
+        running: dict[Future[RenderOutcome], _Scheduled] = dict(
+            self._schedule(run, job) for job in jobs
+        )
+        try:
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    scheduled = running.pop(future)
+                    outcome = self._settle(future, scheduled)
+                    if outcome is None:
+                        again, entry = self._schedule(run, scheduled.job, resent=True)
+                        running[again] = entry
+                    else:
+                        yield outcome
+        finally:
+            for future in running:
+                future.cancel()
+
+    def _settle(self, future: Future[RenderOutcome], scheduled: _Scheduled) -> RenderOutcome | None:
+        """The job's outcome, its limit's failure, or ``None`` when it should go once more."""
+        job = scheduled.job
+        try:
+            return future.result()
+        except JobTimeoutError:
+            seconds = self.limits.seconds_for(job.media_type)
+            message = f"decoding took longer than {seconds:g} s; its worker was stopped"
+            return RenderOutcome(job.blob_id, None, "timed_out", message, seconds)
+        except ProcessExpired as error:
+            message = f"the decoder process died ({_death(error.exitcode)})"
+            return RenderOutcome(job.blob_id, None, "decoder_crashed", message, 0.0)
+        except MemoryError:
+            cap = self.limits.memory_bytes
+            limit = f" of {cap // MIB} MiB" if cap is not None else ""
+            message = f"the decoder went over the worker's memory limit{limit}"
+            return RenderOutcome(job.blob_id, None, "out_of_memory", message, 0.0)
+        except BrokenProcessPool:
+            with self._lock:
+                self._replace(scheduled.pool)
+            if not scheduled.resent:
+                return None
+            message = "the pixel workers died before the job could run"
+            return RenderOutcome(job.blob_id, None, "worker_crashed", message, 0.0)
 
     def close(self) -> None:
+        """Let the jobs in flight finish (each within its limit), then stop the workers."""
         with self._lock:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._closed = True
+            self._pool.close()  # type: ignore[no-untyped-call]
+            self._pool.join()
 
     def __enter__(self) -> PixelPool:
         return self

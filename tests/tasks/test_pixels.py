@@ -1,16 +1,26 @@
-"""The pixel pool: real worker processes, including one that dies mid-job."""
+"""The pixel pool: real worker processes, including one lost while it held no job.
+
+Jobs that hang, crash their worker or run out of memory: see ``test_pixel_isolation``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import signal
-import threading
-import time
+
+import pytest
 
 from mediamill.media import samples
+from mediamill.media.errors import MediaError, ProcessingError, ValidationError
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
-from mediamill.tasks.pixels import PixelPool, RenderJob, missing_variants
+from mediamill.tasks.pixels import (
+    PixelPool,
+    RenderJob,
+    RenderOutcome,
+    _reason,
+    missing_variants,
+)
 from mediamill.tasks.recipes import Recipe
 
 
@@ -25,16 +35,9 @@ def _job(blob_id: int, data: bytes) -> RenderJob:
     )
 
 
-def _kill_workers_once_started(pool: PixelPool) -> None:
-    """SIGKILL the pool's workers as soon as they exist, i.e. while the first job runs."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pids = list(pool._executor._processes or {})  # the executor's own worker pids
-        if pids:
-            for pid in pids:
-                os.kill(pid, signal.SIGKILL)
-            return
-        time.sleep(0.005)
+def worker_pid(job: RenderJob) -> RenderOutcome:
+    """Runs in a worker instead of ``render_job``: which process took the job."""
+    return RenderOutcome(job.blob_id, None, None, str(os.getpid()), 0.0)
 
 
 def test_outcomes_carry_variants_or_a_reason() -> None:
@@ -48,17 +51,28 @@ def test_outcomes_carry_variants_or_a_reason() -> None:
     assert (by_blob[2].rendition, by_blob[2].error_code) == (None, "corrupt")
 
 
-def test_a_killed_worker_fails_its_job_and_the_pool_recovers() -> None:
-    photo = samples.photo_jpeg(4000, 3000, seed=2)
+def test_a_worker_lost_between_jobs_is_replaced() -> None:
+    """A worker killed while idle breaks pebble's pool; the next batch still renders."""
     with PixelPool(1) as pool:
-        killer = threading.Thread(target=_kill_workers_once_started, args=(pool,))
-        killer.start()
-        (crashed,) = pool.render([_job(1, photo)])
-        killer.join()
-        assert (crashed.rendition, crashed.error_code) == (None, "worker_crashed")
+        (first,) = pool.render([_job(1, samples.photo_jpeg(400, 300, seed=1))], worker_pid)
+        os.kill(int(first.error_message or 0), signal.SIGKILL)
 
         (recovered,) = pool.render([_job(2, samples.photo_jpeg(400, 300, seed=3))])
         assert recovered.rendition is not None
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ValidationError("corrupt", "vips_tracked: out of memory -- size == 0MB"), "out_of_memory"),
+        (ValidationError("corrupt", "VipsJpeg: Insufficient memory (case 4)"), "out_of_memory"),
+        (ProcessingError("resizing 'thumb' failed: out of memory"), "out_of_memory"),
+        (ValidationError("corrupt", "VipsJpeg: Premature end of JPEG file"), "corrupt"),
+        (ValidationError("too_many_pixels", "over the memory allocation cap"), "too_many_pixels"),
+    ],
+)
+def test_a_failed_allocation_is_out_of_memory_not_bad_data(error: MediaError, code: str) -> None:
+    assert _reason(error)[0] == code
 
 
 def test_missing_variants_follow_alpha_and_versions() -> None:
