@@ -59,8 +59,13 @@ def _describe(item: pytest.Item) -> tuple[str, str]:
 
 
 def _first_line(function: object) -> str:
+    """The docstring's first sentence, however it is wrapped."""
     doc = inspect.getdoc(function) if function is not None else None
-    return doc.splitlines()[0] if doc else ""
+    if not doc:
+        return ""
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    sentence, stop, _ = paragraph.partition(". ")
+    return sentence + "." if stop or not sentence.endswith(".") else sentence
 
 
 class Collector:
