@@ -1,4 +1,9 @@
-"""``make bench``: every benchmark of the project, one table, JSON in bench/results/."""
+"""``make bench``: every benchmark of the project in one table, with JSON, markdown and a chart.
+
+Each script runs in its own process (one's imports and caches do not speed up another)
+and writes its rows as JSON; this collects them into ``bench/results/``: ``latest.json``
+(the rows), ``latest.md`` (the table, for the README) and ``latest.png`` (the chart).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,22 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from bench.table import markdown_table, text_table, write_chart
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+# Seconds of load per API line (bench_api's own default is 10): what keeps the whole run,
+# the sweeps at 1,000,000 rows included, within 15 minutes on the 2-core machine.
+WRK_SECONDS = 6
 
 
-def _image_rows(path: Path) -> list[dict[str, Any]]:
-    """bench_image_variants rows carry a numeric goal: a ceiling on ratio, else on value."""
-    rows = []
-    for row in json.loads(path.read_text()):
-        goal = row["goal"]
-        measured = row["ratio"] if row["baseline"] is not None else row["value"]
-        rows.append(
-            {
-                **row,
-                "baseline_name": "naive Pillow, same run" if row["baseline"] is not None else "",
-                "goal": ""
-                if goal is None
-                else (f"<= {goal}x" if row["baseline"] else f"<= {goal}"),
-                "ok": None if goal is None else measured <= goal,
-            }
-        )
-    return rows
-
-
-def _run(script: str, *args: str) -> list[dict[str, Any]]:
+def _run(script: str, *args: str) -> tuple[list[dict[str, Any]], float]:
+    """The rows of one benchmark script, and its wall time."""
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "rows.json"
         subprocess.run(
@@ -41,40 +35,58 @@ def _run(script: str, *args: str) -> list[dict[str, Any]]:
             cwd=ROOT,
             check=True,
         )
-        if script == "bench_image_variants":
-            return _image_rows(out)
         rows: list[dict[str, Any]] = json.loads(out.read_text())
-        return rows
+    return rows, time.perf_counter() - started
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+def write_results(
+    rows: list[dict[str, Any]], elapsed: float | None, timings: dict[str, float], folder: Path
+) -> None:
+    """``latest.json``, ``latest.md`` and ``latest.png`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps(rows, indent=2) + "\n")
+    parts = ", ".join(f"{script} {seconds:.0f} s" for script, seconds in timings.items())
+    (folder / "latest.md").write_text(
+        markdown_table(rows, elapsed) + (f"\nBy script: {parts}.\n" if parts else "")
+    )
+    write_chart(rows, folder / "latest.png", title="make bench: measured / baseline, same run")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", default="200", help="JPEGs in the backfill benchmark")
-    args = parser.parse_args()
-    rows = (
-        _run("bench_image_variants")
-        + _run("bench_backfill", "--count", args.count)
-        + _run("bench_video")
-        + _run("bench_mesh")
-        + _run("bench_api")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="ROWS_JSON",
+        help="run nothing: write the table, markdown and chart of saved rows",
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(rows, indent=2))
-    width = max(len(row["name"]) for row in rows)
-    print(f"\n{'benchmark':<{width}}  {'value':>9}  {'baseline':>9}  {'ratio':>7}  goal")
-    for row in rows:
-        verdict = {True: "ok", False: "MISSED", None: ""}[row.get("ok")]
-        print(
-            f"{row['name']:<{width}}  {_fmt(row['value']):>9}  {_fmt(row['baseline']):>9}  "
-            f"{_fmt(row['ratio']):>7}  {row['goal']} {verdict}"
-        )
-    print(f"\nrows written to {RESULTS / 'latest.json'}")
+    args = parser.parse_args()
+    if args.render is not None:
+        rows = json.loads(args.render.read_text())
+        write_results(rows, None, {}, RESULTS)
+        print(text_table(rows))
+        return
+    started = time.perf_counter()
+    rows = []
+    timings: dict[str, float] = {}
+    for script, script_args in (
+        ("bench_image_variants", ()),
+        ("bench_backfill", ("--count", args.count)),
+        ("bench_video", ()),
+        ("bench_mesh", ()),
+        ("bench_isolation", ()),
+        # recentMedia and webhooks under load, then the sweeps over the same seeded catalogs.
+        ("bench_api", ("--sweeps", "--duration", str(WRK_SECONDS))),
+    ):
+        found, timings[script] = _run(script, *script_args)
+        rows += found
+    elapsed = time.perf_counter() - started
+    write_results(rows, elapsed, timings, RESULTS)
+    print("\n" + text_table(rows, elapsed))
+    print("by script: " + ", ".join(f"{s} {t:.0f} s" for s, t in timings.items()))
+    written = (RESULTS / name for name in ("latest.json", "latest.md", "latest.png"))
+    print("written: " + ", ".join(str(path) for path in written))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from bench.rows import report
 # the benchmark's own imports.
 
 GOAL = 1.1
+# The issue that set it: videos, 3D models and documents.
+ISSUE = 3
 
 
 def clip(seconds: int = 10, width: int = 1920, height: int = 1080) -> Path:
@@ -97,6 +99,8 @@ def run(repeats: int = 3) -> list[dict[str, Any]]:
             "baseline_name": f"the same 2 ffmpeg commands run directly (median of {repeats})",
             "ratio": round(value / baseline, 3),
             "goal": f"<= {GOAL}x",
+            "issue": ISSUE,
+            "goal_ratio": GOAL,
             "ok": value / baseline <= GOAL,
         }
     ]

@@ -38,6 +38,7 @@ __all__ = [
     "Cluster",
     "PostgresUnavailableError",
     "find_bin_dir",
+    "new_database",
     "throwaway_cluster",
 ]
 
@@ -263,6 +264,23 @@ def _create_database(cluster: Cluster) -> None:
     maintenance = f"host={cluster.host} port={cluster.port} user={cluster.user} dbname=postgres"
     with psycopg.connect(maintenance, autocommit=True, connect_timeout=10) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(cluster.database)))
+
+
+def new_database(url: str, name: str) -> str:
+    """Create database ``name`` beside the one ``url`` names (same server); its URL.
+
+    A second catalog in a running cluster costs a ``CREATE DATABASE``, not a new cluster.
+    """
+    import psycopg
+    import sqlalchemy as sa
+    from psycopg import sql
+
+    parsed = sa.make_url(url)
+    maintenance = parsed.set(drivername="postgresql", database="postgres")
+    conninfo = maintenance.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def _stop(bin_dir: Path, run_as: pwd.struct_passwd | None, cluster: Cluster) -> None:

@@ -8,9 +8,15 @@ pick its rows out of a table that is mostly other tenants'. Every media is one u
 - types: 80% image, 10% video, 6% document, 4% model; MIME types, sizes and pixel sizes
   to match, plausible camera / export filenames;
 - statuses: mostly ready, with some failed, pending, processing, soft-deleted and purged
-  (so the ``status NOT IN (deleted, purged)`` filter has rows to skip);
+  (so the ``status NOT IN (deleted, purged)`` filter has rows to skip), as the scheduled
+  sweeps leave them: a media deleted more than `RETENTION_DAYS` + 1 days ago was purged by
+  an earlier daily purge, so only the last day's expiries are left for the next one;
 - ``created_at`` spread over the last year, inserted oldest first like a live catalog;
 - 3% are duplicate uploads pointing at an earlier blob of the same workspace;
+- every media is attached to a product (galleries of `GALLERY` in upload order, the entity
+  stamped in ``meta.upload_entity`` as ingest does), except purged ones and a
+  `TEMPORARY_SHARE` of the last `TEMPORARY_HOURS` hours' uploads: temporary uploads, those
+  past the 24 h TTL being the orphan sweep's work (as after a day without sweeps);
 - the measured workspace's ready blobs carry the variants `DEFAULT_IMAGE_SPECS` makes
   (7 per blob) and every tenth one an eighth, older ``thumb`` version left as history.
 
@@ -25,9 +31,12 @@ before the load and rebuilt from their own DDL after it, variants are made by on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import random
+import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -45,7 +54,19 @@ from mediamill.catalog.engine import make_engine, normalize_url
 from mediamill.catalog.models import Variant
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
 
-__all__ = ["CHUNK", "MEASURED_WORKSPACE", "WORKSPACES", "SeedResult", "seed_catalog"]
+__all__ = [
+    "CHUNK",
+    "MEASURED_WORKSPACE",
+    "PG_SETTINGS",
+    "RETENTION_DAYS",
+    "TEMPORARY_HOURS",
+    "WORKSPACES",
+    "SeedResult",
+    "empty_catalogs",
+    "insert_variants",
+    "seed_all",
+    "seed_catalog",
+]
 
 CHUNK = 10_000
 WORKSPACES = 20
@@ -55,6 +76,24 @@ DUPLICATE_SHARE = 0.03
 # An extra, older "thumb" webp version on every blob whose id is a multiple of this.
 HISTORY_EVERY = 10
 SECONDS_PER_YEAR = 365 * 24 * 3600
+# The retention the catalog was swept with (MEDIAMILL_RETENTION_DAYS's default).
+RETENTION_DAYS = 30
+# Media per product gallery, attached in upload order.
+GALLERY = 4
+# Uploads of the last TEMPORARY_HOURS hours are left unattached with this probability.
+TEMPORARY_HOURS = 48
+TEMPORARY_SHARE = 0.25
+HOUR_US = 3600 * 10**6
+DAY_US = 24 * HOUR_US
+PG_SETTINGS = {
+    # Room for the measured workspace's working set, and a bulk load without checkpoints
+    # or WAL (wal_level minimal lets the seeder's COPY skip it).
+    "shared_buffers": "1GB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+}
 # The year of uploads ends at seeding time: a fixed "now" would make every run identical
 # but would age, and the newest page would drift into the past.
 
@@ -79,6 +118,16 @@ MEDIA_COLUMNS = (
     "updated_at",
     "deleted_at",
     "purged_at",
+)
+ATTACHMENT_COLUMNS = (
+    "id",
+    "workspace_id",
+    "media_id",
+    "entity_type",
+    "entity_id",
+    "position",
+    "created_at",
+    "created_by",
 )
 BLOB_COLUMNS = (
     "id",
@@ -170,6 +219,7 @@ class SeedResult:
     measured_media: int = 0
     blobs: int = 0
     variants: int = 0
+    attachments: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -180,8 +230,8 @@ class SeedResult:
         phases = ", ".join(f"{name} {secs:.1f}s" for name, secs in self.seconds.items())
         return (
             f"{self.backend}: {self.media:,} media ({self.measured_media:,} in "
-            f"{self.workspace!r}), {self.blobs:,} blobs, {self.variants:,} variants "
-            f"in {self.total_seconds:.1f}s ({phases})"
+            f"{self.workspace!r}), {self.blobs:,} blobs, {self.variants:,} variants, "
+            f"{self.attachments:,} attachments in {self.total_seconds:.1f}s ({phases})"
         )
 
 
@@ -230,16 +280,17 @@ def seed_catalog(
             _load_rows(connection, result, ids, rows, measured_share, random_seed)
             seconds["media + blobs"] = time.perf_counter() - started
             started = time.perf_counter()
-            result.variants = _insert_variants(connection, result.workspace_id)
+            result.variants = insert_variants(connection, result.workspace_id)
             seconds["variants"] = time.perf_counter() - started
             started = time.perf_counter()
             for ddl in indexes:
                 connection.exec_driver_sql(ddl)
             if backend == "postgresql":
-                connection.exec_driver_sql(
-                    "SELECT setval(pg_get_serial_sequence('blobs', 'id'), "
-                    "(SELECT coalesce(max(id), 1) FROM blobs))"
-                )
+                for table in ("blobs", "attachments"):
+                    connection.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                    )
             seconds["indexes"] = time.perf_counter() - started
         started = time.perf_counter()
         with loader.connect() as connection:
@@ -298,7 +349,8 @@ def _drop_secondary_indexes(connection: Connection) -> list[str]:
     if connection.dialect.name == "sqlite":
         found = connection.exec_driver_sql(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            "AND sql NOT LIKE 'CREATE UNIQUE%' AND tbl_name IN ('blobs', 'media', 'variants')"
+            "AND sql NOT LIKE 'CREATE UNIQUE%' "
+            "AND tbl_name IN ('blobs', 'media', 'variants', 'attachments')"
         ).all()
     else:
         found = connection.exec_driver_sql(
@@ -306,7 +358,7 @@ def _drop_secondary_indexes(connection: Connection) -> list[str]:
             "JOIN pg_class c ON c.relname = i.indexname "
             "JOIN pg_index x ON x.indexrelid = c.oid "
             "WHERE i.schemaname = current_schema() AND NOT x.indisunique "
-            "AND i.tablename IN ('blobs', 'media', 'variants')"
+            "AND i.tablename IN ('blobs', 'media', 'variants', 'attachments')"
         ).all()
     for name, _ in found:
         connection.exec_driver_sql(f'DROP INDEX "{name}"')
@@ -328,7 +380,8 @@ def _load_rows(
     created = np.sort(generator.integers(now_us - SECONDS_PER_YEAR * 10**6, now_us, size=rows))
     writer = _Writer(connection)
     choices = _Choices()
-    blob_id = 0
+    blob_id = attachment_id = 0
+    galleries = dict.fromkeys(workspace_ids, 0)
     recent_blobs: dict[int, deque[tuple[int, str, str, int]]] = {
         w: deque(maxlen=1000) for w in workspace_ids
     }
@@ -339,10 +392,18 @@ def _load_rows(
         n = len(stamps)
         # Processing took a few seconds; deletions happen days later (but not in the future).
         updated = stamps + generator.integers(1_000_000, 30_000_000, size=n)
-        deleted = np.minimum(stamps + generator.integers(0, 60 * 86400 * 10**6, size=n), now_us)
+        deleted = np.minimum(stamps + generator.integers(0, 60 * DAY_US, size=n), now_us)
+        # Deleted before the last day's expiries: the daily purge already took it.
+        expired = (deleted < now_us - (RETENTION_DAYS + 1) * DAY_US).tolist()
+        purged = np.minimum(deleted + generator.integers(0, DAY_US, size=n), now_us)
+        purged = np.where(expired, purged + RETENTION_DAYS * DAY_US, purged)
+        temporary = (
+            (stamps >= now_us - TEMPORARY_HOURS * HOUR_US) & (generator.random(n) < TEMPORARY_SHARE)
+        ).tolist()
         created_text = _timestamps(connection, stamps)
         updated_text = _timestamps(connection, updated)
         deleted_text = _timestamps(connection, deleted)
+        purged_text = _timestamps(connection, purged)
         owners = np.where(
             generator.random(n) < measured_share, measured, generator.choice(others, size=n)
         ).tolist()
@@ -357,15 +418,18 @@ def _load_rows(
         alts = (generator.random(n) < 0.2).tolist()
         blobs: list[tuple[Any, ...]] = []
         media: list[tuple[Any, ...]] = []
+        attachments: list[tuple[Any, ...]] = []
         for i in range(n):
             workspace = owners[i]
             status = statuses[i]
+            if status == "deleted" and expired[i]:
+                status = "purged"
             _, media_type, mimes, dimensions, stems = _KINDS[kinds[i]]
             mime, extension = _pick(mimes, mime_picks[i])
             stem = stems[numbers[i] % len(stems)]
             filename = f"{stem}{numbers[i]:04d}.{extension}"
             uploader = _UPLOADERS[uploaders[i]]
-            meta = "{}"
+            meta: list[str] = []
             blob_ref: int | None = None
             size: int | None = sizes[i]
             error_code = error_message = None
@@ -409,15 +473,35 @@ def _load_rows(
             elif status == "pending":
                 media_type = mime = size = None  # type: ignore[assignment]
             else:  # purged: the blob went, its hash stays in the metadata
-                meta = f'{{"sha256": "{rng.getrandbits(256):064x}"}}'
-                deleted_at = purged_at = deleted_text[i]
+                meta.append(f'"sha256": "{rng.getrandbits(256):064x}"')
+                deleted_at, purged_at = deleted_text[i], purged_text[i]
             if status == "deleted":
-                meta = '{"status_before_delete": "ready"}'
+                meta.append('"status_before_delete": "ready"')
                 deleted_at = deleted_text[i]
+            media_id = _uuid4_hex(rng)
+            if not temporary[i]:
+                # Ingest attaches and stamps the entity; a purge removes the attachments.
+                gallery, position = divmod(galleries[workspace], GALLERY)
+                galleries[workspace] += 1
+                meta.append(f'"upload_entity": {{"type": "product", "id": "p{gallery}"}}')
+                if status != "purged":
+                    attachment_id += 1
+                    attachments.append(
+                        (
+                            attachment_id,
+                            workspace,
+                            media_id,
+                            "product",
+                            f"p{gallery}",
+                            position,
+                            created_text[i],
+                            uploader,
+                        )
+                    )
             from_backfill = uploader == "backfill"
             media.append(
                 (
-                    _uuid4_hex(rng),
+                    media_id,
                     workspace,
                     blob_ref,
                     uploader,
@@ -429,7 +513,7 @@ def _load_rows(
                     error_code,
                     error_message,
                     f"{stem}{numbers[i]} on white" if alts[i] else None,
-                    meta,
+                    "{" + ", ".join(meta) + "}",
                     f"file:///imports/{filename}" if from_backfill else f"upload:{filename}",
                     f"{rng.getrandbits(256):064x}" if from_backfill else None,
                     None if status == "pending" else _uuid4_hex(rng),
@@ -442,8 +526,10 @@ def _load_rows(
         result.measured_media += owners.count(measured)
         writer.write("blobs", BLOB_COLUMNS, blobs)
         writer.write("media", MEDIA_COLUMNS, media)
+        writer.write("attachments", ATTACHMENT_COLUMNS, attachments)
         result.blobs += len(blobs)
         result.media += len(media)
+        result.attachments += len(attachments)
 
 
 class _Choices:
@@ -509,8 +595,11 @@ class _Writer:
         self.connection.exec_driver_sql(self._statements[table], rows)
 
 
-def _insert_variants(connection: Connection, workspace_id: int) -> int:
-    """The variants of the measured workspace's ready blobs, in one INSERT ... SELECT."""
+def insert_variants(connection: Connection, workspace_id: int) -> int:
+    """The variants of one workspace's ready blobs, in one INSERT ... SELECT; all variants.
+
+    The seed gives them to the measured workspace; a benchmark may give them to another.
+    """
     blobs = Variant.metadata.tables["blobs"]
     variants = Variant.metadata.tables["variants"]
     specs = []
@@ -628,6 +717,67 @@ def _timestamps(connection: Connection, epoch_us: np.ndarray[Any, Any]) -> list[
     if connection.dialect.name == "sqlite":
         return [t.replace("T", " ") for t in text.tolist()]
     return [f"{t}+00" for t in text.tolist()]
+
+
+def empty_catalogs(
+    stack: contextlib.ExitStack, backends: Sequence[str], workdir: Path
+) -> dict[str, str]:
+    """A URL per backend of an empty catalog that lives as long as ``stack``.
+
+    SQLite: a file in ``workdir``; PostgreSQL: a throwaway cluster tuned for the bulk load.
+    """
+    from bench.postgres import throwaway_cluster
+
+    catalogs = {}
+    for backend in backends:
+        if backend == "sqlite":
+            catalogs[backend] = f"sqlite:///{workdir / 'catalog.db'}"
+        else:
+            catalogs[backend] = stack.enter_context(throwaway_cluster(settings=PG_SETTINGS)).url
+    return catalogs
+
+
+def seed_all(catalogs: dict[str, str], rows: int, workdir: Path) -> dict[str, SeedResult]:
+    """Seed every catalog; two at once (PostgreSQL in a child process) to save minutes.
+
+    The SQLite load is this process's CPU, the PostgreSQL one mostly the server's, so on
+    two cores they overlap well; each reported time is its own wall time, overlap included.
+    """
+    child: subprocess.Popen[bytes] | None = None
+    out = workdir / "seed-postgresql.json"
+    if len(catalogs) > 1 and "postgresql" in catalogs:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.seed",
+                catalogs["postgresql"],
+                "--rows",
+                str(rows),
+                "--json",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+    results: dict[str, SeedResult] = {}
+    try:
+        for backend, url in catalogs.items():
+            if child is not None and backend == "postgresql":
+                continue
+            print(f"[{backend}] seeding {rows:,} media ...", flush=True)
+            results[backend] = seed_catalog(url, rows)
+            print(f"[{backend}] {results[backend].summary()}", flush=True)
+        if child is not None:
+            print(f"[postgresql] seeding {rows:,} media (started with sqlite) ...", flush=True)
+            if child.wait() != 0:
+                raise RuntimeError("seeding the PostgreSQL catalog failed (see above)")
+            results["postgresql"] = SeedResult(**json.loads(out.read_text()))
+            print(f"[postgresql] {results['postgresql'].summary()}", flush=True)
+    finally:
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+    return results
 
 
 def main() -> None:

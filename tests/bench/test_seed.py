@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,11 +12,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bench.postgres import PostgresUnavailableError, find_bin_dir, throwaway_cluster
-from bench.seed import MEASURED_WORKSPACE, seed_catalog
+from bench.seed import (
+    MEASURED_WORKSPACE,
+    RETENTION_DAYS,
+    TEMPORARY_HOURS,
+    seed_catalog,
+)
 from mediamill.catalog import migrate
 from mediamill.catalog.engine import make_engine
 from mediamill.catalog.library import Position, media_page
-from mediamill.catalog.models import Media, MediaType
+from mediamill.catalog.models import Attachment, Media, MediaStatus, MediaType
 from mediamill.catalog.views import current_variants, media_record
 
 ROWS = 3_000
@@ -126,6 +131,36 @@ def test_seeded_catalog_reads_back_through_the_catalog_code(
                 assert media.media_type is MediaType.image
             total = session.scalar(sa.select(sa.func.count()).select_from(Media))
             assert total == ROWS
+            _check_lifecycle(session, result.attachments)
     finally:
         engine.dispose()
         reference.dispose()
+
+
+def _check_lifecycle(session: Session, attachments: int) -> None:
+    """Attachments, temporary uploads and deletions look like a catalog the sweeps keep."""
+    now = datetime.now(UTC)
+    attached = set(session.scalars(sa.select(Attachment.media_id)))
+    assert len(attached) == attachments > 0.8 * ROWS
+    media = list(session.scalars(sa.select(Media)))
+    for item in media:
+        stamped = item.meta.get("upload_entity")
+        if item.id in attached:
+            assert stamped is not None
+            assert item.status is not MediaStatus.purged
+        elif stamped is None:
+            # Never attached: a temporary upload of the last TEMPORARY_HOURS hours.
+            assert item.created_at > now - timedelta(hours=TEMPORARY_HOURS, minutes=5)
+        else:
+            assert item.status is MediaStatus.purged  # a purge removed its attachment
+        if item.status is MediaStatus.deleted:
+            # Older deletions were purged by an earlier daily purge.
+            assert item.deleted_at is not None
+            assert item.deleted_at > now - timedelta(days=RETENTION_DAYS + 1, minutes=5)
+        if item.status is MediaStatus.purged:
+            assert item.blob_id is None
+            assert item.purged_at is not None
+    galleries = session.execute(
+        sa.select(Attachment.workspace_id, Attachment.entity_id, Attachment.position)
+    ).all()
+    assert len(set(galleries)) == len(galleries)
