@@ -15,10 +15,10 @@ from mediamill.catalog import migrate
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import Blob, Media, Variant
 from mediamill.flows.ingest import backfill
-from mediamill.media import samples
 from mediamill.settings import get_settings
 from mediamill.storage.factory import open_store
 from mediamill.tasks.dask_pool import KEY_PREFIX
+from tests.flows.sample_sets import write_mixed_set
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -29,16 +29,7 @@ RENDERED = 6
 
 @pytest.fixture
 def sample_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "samples"
-    folder.mkdir()
-    for seed in range(3):
-        (folder / f"photo-{seed}.jpg").write_bytes(samples.photo_jpeg(640, 480, seed=seed))
-    (folder / "photo-0-copy.jpg").write_bytes((folder / "photo-0.jpg").read_bytes())
-    (folder / "alpha.png").write_bytes(samples.alpha_png(200, 100))
-    (folder / "anim.gif").write_bytes(samples.animated_gif(120, 90, frames=5))
-    (folder / "truncated.jpg").write_bytes(samples.corrupt_jpeg())
-    (folder / "page.jpg").write_bytes(samples.html_as_jpg())
-    return folder
+    return write_mixed_set(tmp_path / "samples", 640, 480)
 
 
 @pytest.fixture

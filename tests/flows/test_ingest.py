@@ -32,22 +32,14 @@ from mediamill.storage.keys import workspace_prefix
 from mediamill.storage.store import ObjectStore
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.sources import discover
+from tests.flows.sample_sets import write_mixed_set
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
 @pytest.fixture
 def sample_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "samples"
-    folder.mkdir()
-    for seed in range(3):
-        (folder / f"photo-{seed}.jpg").write_bytes(samples.photo_jpeg(800, 600, seed=seed))
-    (folder / "photo-0-copy.jpg").write_bytes((folder / "photo-0.jpg").read_bytes())
-    (folder / "alpha.png").write_bytes(samples.alpha_png(200, 100))
-    (folder / "anim.gif").write_bytes(samples.animated_gif(120, 90, frames=5))
-    (folder / "truncated.jpg").write_bytes(samples.corrupt_jpeg())
-    (folder / "page.jpg").write_bytes(samples.html_as_jpg())
-    return folder
+    return write_mixed_set(tmp_path / "samples")
 
 
 def _count(sessions: Any, model: Any, *where: Any) -> int:
