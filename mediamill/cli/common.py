@@ -7,6 +7,7 @@ so importing the command line stays light.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -124,6 +125,27 @@ def start_prefect(settings: Settings) -> None:
 
     with console.status("Starting the local Prefect server (once; reused by later runs)"):
         configure_prefect_environment(settings, start=True)
+
+
+# Prefect's own switches for flow-run heartbeats (the second is its older name).
+HEARTBEAT_VARIABLES = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
+
+
+@contextmanager
+def attended_runs() -> Iterator[None]:
+    """Flow runs made in this command's own process send no Prefect heartbeats.
+
+    Heartbeats let Prefect mark a run crashed when an unattended worker process dies; a
+    command reports its own crash. Prefect's heartbeat thread also holds each run's exit for
+    up to a second. Setting ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` keeps them on.
+    """
+    if any(name in os.environ for name in HEARTBEAT_VARIABLES):
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def print_json(value: Any) -> None:

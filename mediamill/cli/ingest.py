@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from mediamill.cli.common import (
+    attended_runs,
     console,
     errors,
     fail,
@@ -56,7 +57,8 @@ def ingest(
             missing += 1
             media_ids.append(None)
             continue
-        result = ingest_media(str(path), workspace, user=user, entity=entity, alt=alt)
+        with attended_runs():
+            result = ingest_media(str(path), workspace, user=user, entity=entity, alt=alt)
         media_ids.extend(cast("list[str | None]", result["media_ids"]))
     wait_for_delivery()
     found = iter(_records(settings, media_ids))
@@ -183,7 +185,7 @@ def run_backfill(
     from mediamill.tasks.sources import SourceError
 
     try:
-        with _progress_bar(f"backfill {source.name}", show_progress):
+        with _progress_bar(f"backfill {source.name}", show_progress), attended_runs():
             return backfill_flow(
                 str(source),
                 workspace,

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from mediamill.cli.common import (
+    attended_runs,
     console,
     fail,
     load_settings,
@@ -140,7 +141,8 @@ def _run_lifecycle_flow(settings: Settings, run: Callable[[], dict[str, Any]]) -
     from mediamill.flows.delivery import wait_for_delivery
 
     try:
-        return run()
+        with attended_runs():
+            return run()
     finally:
         wait_for_delivery()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -78,6 +79,20 @@ class ObjectStore:
             self._backend.write(
                 self._backend.path(key),
                 bytes(data),
+                content_type=content_type,
+                cache_control=cache_control,
+            )
+
+    def put_file(self, key: str, source: Path, *, content_type: str, cache_control: str) -> None:
+        """:meth:`put` with the bytes of a local file, copied without a pass through Python
+        where the backend can (a local store copies in the kernel)."""
+        check_key(key)
+        if not content_type or not cache_control:
+            raise ValueError("content_type and cache_control are required on every object")
+        with storage_errors(f"put {key!r}", lookup=False):
+            self._backend.write_file(
+                self._backend.path(key),
+                source,
                 content_type=content_type,
                 cache_control=cache_control,
             )

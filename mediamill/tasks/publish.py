@@ -11,6 +11,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from mediamill.catalog import repository as repo
 from mediamill.catalog.models import BlobStatus, MediaStatus, Variant
@@ -41,6 +42,11 @@ class Finished:
 @retry_transient_storage
 def _put(store: ObjectStore, key: str, data: bytes, content_type: str) -> None:
     store.put(key, data, content_type=content_type, cache_control=IMMUTABLE)
+
+
+@retry_transient_storage
+def _put_file(store: ObjectStore, key: str, source: Path, content_type: str) -> None:
+    store.put_file(key, source, content_type=content_type, cache_control=IMMUTABLE)
 
 
 @retry_transient_storage
@@ -80,7 +86,8 @@ def _write_objects(
 ) -> list[Variant]:
     """Put the original and every variant; returns the catalog rows to add."""
     if plan.store_original:
-        _put(ctx.store, plan.original_key, _read_original(plan), plan.original_mime)
+        assert plan.path is not None  # an original to store is always a staged local file
+        _put_file(ctx.store, plan.original_key, Path(plan.path), plan.original_mime)
     rows = []
     for rendered in rendition.variants:
         key = _variant_key(plan, rendered)
@@ -100,12 +107,6 @@ def _write_objects(
             )
         )
     return rows
-
-
-def _read_original(plan: PlannedRender) -> bytes:
-    assert plan.path is not None
-    with open(plan.path, "rb") as handle:
-        return handle.read()
 
 
 def _commit_success(

@@ -31,12 +31,18 @@ class Staged:
         return self.sha256 or f"unhashed:{self.size}:{self.error_code}"
 
 
-def _chunks(source: Source) -> Iterator[bytes]:
+def _chunks(source: Source) -> Iterator[memoryview]:
+    """The file in chunks read into one reused buffer: no copy per chunk, no allocation.
+
+    Each chunk is a view of that buffer, valid only until the next one is read.
+    """
     if source.path is None:
         raise OSError("the source has no file to read")
-    with source.path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            yield chunk
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    with source.path.open("rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            yield view[:count]
 
 
 def stage(source: Source, max_bytes: int) -> Staged:
@@ -62,7 +68,7 @@ def stage(source: Source, max_bytes: int) -> Staged:
                 )
             digest.update(chunk)
             if len(head) < SNIFF_BYTES:
-                head += chunk[: SNIFF_BYTES - len(head)]
+                head += chunk[: SNIFF_BYTES - len(head)]  # a copy: the buffer is reused
     except OSError as error:
         return Staged(source, None, size, None, "unreadable", f"cannot read source: {error}")
     sha256 = digest.hexdigest()

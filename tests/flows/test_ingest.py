@@ -247,7 +247,7 @@ class FlakyStore:
         self.calls = 0
         self.failures = 0
 
-    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
+    def _maybe_fail(self) -> None:
         with self._lock:
             self.calls += 1
             fail = self.calls % 3 == 0
@@ -255,7 +255,14 @@ class FlakyStore:
                 self.failures += 1
         if fail:
             raise TransientStorageError("503 slow down")
+
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
+        self._maybe_fail()
         self._inner.put(key, data, **kwargs)
+
+    def put_file(self, key: str, source: Path, **kwargs: Any) -> None:
+        self._maybe_fail()
+        self._inner.put_file(key, source, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

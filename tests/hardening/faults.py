@@ -118,12 +118,14 @@ class FlakyStore:
         """Make every `LocalBackend` flaky until the test's monkeypatch is undone."""
         monkeypatch.setattr(local_backend, "os", _TornOs(self._armed))
         monkeypatch.setattr(LocalBackend, "write", self._flaky_write(LocalBackend.write))
+        monkeypatch.setattr(LocalBackend, "write_file", self._flaky_write(LocalBackend.write_file))
         for operation in READ_OPERATIONS:
             original = getattr(LocalBackend, operation)
             monkeypatch.setattr(LocalBackend, operation, self._flaky_read(operation, original))
 
     def _flaky_write(self, original: Callable[..., None]) -> Callable[..., None]:
-        def write(backend: LocalBackend, path: str, data: bytes, **metadata: str) -> None:
+        def write(backend: LocalBackend, path: str, data: Any, **metadata: str) -> None:
+            """``data``: the bytes of `write`, or the source file of `write_file`."""
             draw = self._draw("write", backend.relative(path) or path)
             if draw is None:
                 original(backend, path, data, **metadata)

@@ -6,6 +6,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
@@ -270,6 +271,41 @@ def test_failed_overwrite_keeps_the_previous_object(
         store.put(KEY, BIG, content_type="application/octet-stream", cache_control=MUTABLE)
 
     _assert_only_the_png_at_key(store)
+
+
+def test_put_file_stores_a_local_file_with_its_metadata(store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "original.bin"
+    source.write_bytes(BIG)
+
+    store.put_file(KEY, source, content_type="image/png", cache_control=IMMUTABLE)
+
+    assert store.get(KEY) == BIG
+    info = store.head(KEY)
+    assert (info.size, info.content_type, info.cache_control) == (len(BIG), "image/png", IMMUTABLE)
+    assert raw_keys(store) <= {KEY, sidecar_path(f"/{KEY}")[1:]}
+    assert source.read_bytes() == BIG
+
+
+def test_put_file_of_a_missing_source_fails_and_stores_nothing(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    with pytest.raises(StorageError):
+        store.put_file(KEY, tmp_path / "gone.bin", content_type="image/png", cache_control=MUTABLE)
+
+    assert raw_keys(store) == set()
+
+
+def test_failed_put_file_leaves_nothing_visible(
+    store: ObjectStore, backend: BackendCase, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = tmp_path / "original.bin"
+    source.write_bytes(BIG)
+
+    with backend.failing_writes(monkeypatch, store), pytest.raises(StorageError):
+        store.put_file(KEY, source, content_type="image/png", cache_control=IMMUTABLE)
+
+    assert list(store.list_prefix("")) == []
+    assert raw_keys(store) == set()
 
 
 def test_check_writable_succeeds_and_leaves_nothing(store: ObjectStore) -> None:

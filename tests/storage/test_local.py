@@ -11,6 +11,7 @@ import pytest
 
 from mediamill.settings import Settings
 from mediamill.storage import ObjectStore, StorageError, open_store
+from mediamill.storage.backends import local as local_backend
 from mediamill.storage.headers import IMMUTABLE
 
 KEY = "tenants/workspace_1/product/68/SKU-123/image/original/photo.jpg"
@@ -109,3 +110,17 @@ def test_put_onto_a_directory_fails_and_leaves_no_sidecar(store: ObjectStore, ro
 
     assert type(caught.value) is StorageError
     assert sorted(path.name for path in root.iterdir()) == ["a"]
+
+
+def test_put_file_copies_in_chunks_of_any_size(
+    store: ObjectStore, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_backend, "COPY_CHUNK_BYTES", 1000)
+    data = bytes(range(256)) * 1000  # 256 chunks of 1000 bytes, then a partial one
+    source = tmp_path / "original.bin"
+    source.write_bytes(data)
+
+    store.put_file(KEY, source, content_type="image/jpeg", cache_control=IMMUTABLE)
+
+    assert (root / KEY).read_bytes() == data
+    assert store.head(KEY).content_type == "image/jpeg"

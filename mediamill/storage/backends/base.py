@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 # Where each fsspec backend reports the last modification: s3fs, adlfs, local and gcsfs,
@@ -55,6 +56,12 @@ class Backend(ABC):
     @abstractmethod
     def write(self, path: str, data: bytes, *, content_type: str, cache_control: str) -> None:
         """Publish the whole object at once: readers see the old object or the new one."""
+
+    def write_file(self, path: str, source: Path, *, content_type: str, cache_control: str) -> None:
+        """As :meth:`write`, from a local file; backends that can copy it better override."""
+        self.write(
+            path, source.read_bytes(), content_type=content_type, cache_control=cache_control
+        )
 
     @abstractmethod
     def head(self, path: str) -> Head:

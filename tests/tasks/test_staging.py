@@ -1,0 +1,48 @@
+import hashlib
+from pathlib import Path
+
+from mediamill.media import samples
+from mediamill.tasks.sources import file_source
+from mediamill.tasks.staging import CHUNK_BYTES, stage
+
+LIMIT = 50 * 1024 * 1024
+
+
+def _jpeg_with_tail(tmp_path: Path, tail: int) -> tuple[Path, bytes]:
+    """A real JPEG padded past several read chunks, ending mid-chunk."""
+    data = samples.photo_jpeg(64, 48) + bytes(range(256)) * (tail // 256)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(data)
+    return path, data
+
+
+def test_hash_and_size_cover_every_chunk(tmp_path: Path) -> None:
+    path, data = _jpeg_with_tail(tmp_path, 3 * CHUNK_BYTES + 12_800)
+    staged = stage(file_source(path), LIMIT)
+    assert staged.error_code is None
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()
+    assert staged.size == len(data)
+    assert staged.sniffed is not None
+    assert staged.sniffed.mime == "image/jpeg"
+
+
+def test_a_file_of_exactly_one_chunk_hashes_whole(tmp_path: Path) -> None:
+    data = samples.photo_jpeg(64, 48)
+    data += b"\0" * (CHUNK_BYTES - len(data))
+    path = tmp_path / "exact.jpg"
+    path.write_bytes(data)
+    staged = stage(file_source(path), LIMIT)
+    assert (staged.sha256, staged.size) == (hashlib.sha256(data).hexdigest(), CHUNK_BYTES)
+
+
+def test_over_the_cap_stops_reading_with_too_large(tmp_path: Path) -> None:
+    path, _ = _jpeg_with_tail(tmp_path, 2 * CHUNK_BYTES)
+    staged = stage(file_source(path), CHUNK_BYTES)
+    assert (staged.error_code, staged.sha256) == ("too_large", None)
+
+
+def test_empty_and_missing_files_fail_with_their_reasons(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    assert stage(file_source(empty), LIMIT).error_code == "empty"
+    assert stage(file_source(tmp_path / "gone.jpg"), LIMIT).error_code == "unreadable"
