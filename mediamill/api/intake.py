@@ -48,6 +48,8 @@ def start_upload(
     event: Event | None = None,
 ) -> Started:
     """Create the pending media and start its run; raises DispatchError (media failed)."""
+    if event is not None and (seen := _seen_before(services, workspace_id, event)) is not None:
+        return seen
     with services.writing() as session:
         delivery = None
         if event is not None:
@@ -117,6 +119,8 @@ def _url_filename(url: str | None) -> str | None:
 
 def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event: Event) -> Started:
     """Start the ``entity-cleanup`` run of an entity-deleted event, once per event id."""
+    if (seen := _seen_before(services, workspace_id, event)) is not None:
+        return seen
     with services.writing() as session:
         delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
         if delivery is None:
@@ -168,6 +172,20 @@ def _announce(workspace: str, event: Event, run_id: uuid.UUID) -> None:
             }
         ],
     )
+
+
+def _seen_before(services: Services, workspace_id: int, event: Event) -> Started | None:
+    """A redelivery's answer from a plain read, or None when the event looks new.
+
+    Most redeliveries find their event committed long ago, and answering them must not queue
+    for the catalog's write lock behind busy runs; a copy racing the first delivery finds
+    nothing here and loses the claim below instead.
+    """
+    with services.reading() as session:
+        prior = access.find_delivery(session, workspace_id, event.id)
+    if prior is None:
+        return None
+    return Started("duplicate", prior.media_id, prior.run_id)
 
 
 def _duplicate(services: Services, workspace_id: int, event: Event) -> Started:

@@ -486,6 +486,24 @@ def test_redelivered_upload_is_a_duplicate_with_the_same_media(api: Api, runs: R
     assert media(api, first.json()["media_id"]).status == MediaStatus.ready
 
 
+def test_redelivery_is_answered_while_another_writer_holds_the_catalog(
+    api: Api, runs: Runs
+) -> None:
+    secret = api.secret()
+    first = api.webhook(ENTITIES, entity_event("evt_busy"), secret)
+    assert first.status_code == 202, first.text
+    api.settle()
+    # A busy catalog: another transaction holds the write lock the whole time. Answering a
+    # redelivery reads only, so it does not queue behind that writer.
+    with api.services.writing() as session:
+        session.execute(select(WebhookDelivery.id)).all()
+        again = api.webhook(ENTITIES, entity_event("evt_busy"), secret)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert len(runs.cleanups) == 1
+
+
 def test_same_event_id_in_another_workspace_is_its_own_event(api: Api, runs: Runs) -> None:
     acme, other = api.secret("acme"), api.secret("other")
     assert api.webhook(ENTITIES, entity_event("evt_x"), acme).status_code == 202
