@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from mediamill.api.dispatch import Dispatcher, Launcher, make_dispatcher
 from mediamill.api.tickets import server_key
 from mediamill.catalog import migrate
-from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
+from mediamill.catalog.engine import (
+    begin_immediate,
+    make_engine,
+    make_read_session_factory,
+    make_session_factory,
+)
 from mediamill.catalog.errors import CatalogNotMigrated
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
@@ -28,6 +33,7 @@ class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     store: ObjectStore
     dispatcher: Dispatcher
     launcher: Launcher
@@ -56,6 +62,7 @@ class Services:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            read_sessions=make_read_session_factory(engine),
             store=store,
             dispatcher=dispatcher or make_dispatcher(settings),
             launcher=Launcher(wait_seconds=settings.dispatch_wait_ms / 1000),
@@ -65,8 +72,8 @@ class Services:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session for queries; nothing it does is committed."""
-        with self.sessions() as session:
+        """A session for queries only (see `make_read_session_factory`)."""
+        with self.read_sessions() as session:
             yield session
 
     @contextmanager

@@ -84,6 +84,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that only read; on PostgreSQL each statement commits on its own (autocommit).
+
+    A read then costs no BEGIN and ROLLBACK round trips, a third of a small API request's.
+    Nothing is lost: at PostgreSQL's READ COMMITTED each statement takes its own snapshot
+    anyway. SQLite keeps its default, as its transactions cost no round trip. A session made
+    here must never write: on PostgreSQL a flush would commit at once.
+    """
+    if engine.dialect.name != "postgresql":
+        return make_session_factory(engine)
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return sessionmaker(bind=autocommit, expire_on_commit=False)
+
+
 def begin_immediate(session: Session) -> None:
     """Start ``session``'s transaction as a writer, before it runs any statement.
 

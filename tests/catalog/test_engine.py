@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from mediamill.catalog.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
     begin_immediate,
     make_engine,
+    make_read_session_factory,
     make_session_factory,
     normalize_url,
 )
@@ -256,3 +257,18 @@ def test_session_factory_binds_the_engine(migrated_engine: Engine) -> None:
     with make_session_factory(migrated_engine)() as session:
         assert isinstance(session, Session)
         assert session.get_bind() is migrated_engine
+
+
+def test_read_sessions_see_committed_rows_and_on_postgresql_send_no_begin(
+    migrated_engine: Engine,
+) -> None:
+    with make_session_factory(migrated_engine).begin() as session:
+        session.add(Workspace(slug="acme", name="Acme"))
+    with make_read_session_factory(migrated_engine)() as session:
+        assert session.scalars(select(Workspace.slug)).all() == ["acme"]
+        # On PostgreSQL the driver sends no BEGIN (and so no ROLLBACK) around the reads.
+        connection = session.connection()
+        if migrated_engine.dialect.name == "postgresql":
+            assert connection.connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
+        else:
+            assert connection.get_execution_options().get("isolation_level") is None
