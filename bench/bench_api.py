@@ -12,7 +12,9 @@ production (``uvicorn --factory mediamill.api.app:create_app``, one worker proce
   delivery (202): every one claims its event id and creates a Prefect flow run, which the
   embedded dispatcher then runs on the server's own threads, as ``MEDIAMILL_DISPATCH=
   embedded`` does; wrk has no HMAC, so the signed requests are made here and replayed;
-- the same events sent again (duplicate deliveries, answered 200 without a run).
+- the same events sent again (duplicate deliveries, answered 200 without a run);
+- first deliveries again from 2 clients, before the 8-client line (which therefore also
+  carries the runs the 2-client line started).
 
 Goal (the API issue): p99 under 50 ms for each. Baseline, same run and same load: ``GET
 /healthz`` on the same server, the floor of the stack (uvicorn, FastAPI, wrk, the machine).
@@ -571,14 +573,20 @@ def bench_backend(
                 write_requests(seen, workdir / "seen.tsv"), "/webhooks/entities", THREADS
             ),
         )
-        fresh = signed_events(credentials.secret, seeded.workspace, WEBHOOK_POOL, "new")
-        measure(
-            "webhook acceptance, first delivery (202)",
-            f"{base}/webhooks/entities",
-            replay_script(
-                write_requests(fresh, workdir / "fresh.tsv"), "/webhooks/entities", THREADS
-            ),
-        )
+        # First deliveries, 2 clients then 8; each pool is its own events, so none repeats.
+        for connections, pool, label in (
+            (FEW_CONNECTIONS, WEBHOOK_POOL // 4, "few"),
+            (CONNECTIONS, WEBHOOK_POOL, "new"),
+        ):
+            fresh = signed_events(credentials.secret, seeded.workspace, pool, label)
+            measure(
+                "webhook acceptance, first delivery (202)",
+                f"{base}/webhooks/entities",
+                replay_script(
+                    write_requests(fresh, workdir / f"{label}.tsv"), "/webhooks/entities", THREADS
+                ),
+                connections=connections,
+            )
     table = []
     for line in lines:
         if not line.goal:
