@@ -18,8 +18,8 @@ production (``uvicorn --factory mediamill.api.app:create_app``, one worker proce
 
 Goal (the API issue): p99 under 50 ms for each. Baseline, same run and same load: ``GET
 /healthz`` on the same server, the floor of the stack (uvicorn, FastAPI, wrk, the machine).
-A throwaway Prefect server (``prefect_test_harness``) takes the flow runs, and a throwaway
-PostgreSQL cluster (`bench.postgres`) the PostgreSQL catalog.
+A throwaway Prefect server (``prefect_test_harness``) per backend takes the flow runs, and a
+throwaway PostgreSQL cluster (`bench.postgres`) the PostgreSQL catalog.
 
 wrk keeps 8 requests in flight (a closed loop): latency includes the wait behind the other
 7, and it counts only answers received within the run, so up to 8 requests still waiting at
@@ -675,8 +675,10 @@ def main() -> None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mediamill-api-")))
         catalogs = empty_catalogs(stack, backends, workdir)
         seeded = seed_all(catalogs, args.rows, workdir)
-        with prefect_server() as prefect_api_url:
-            for backend in backends:
+        for backend in backends:
+            # A Prefect server per backend: the runs one backend's webhook lines queued would
+            # otherwise still be processed, on the same cores, while the next is measured.
+            with prefect_server() as prefect_api_url:
                 rows, lines = bench_backend(
                     backend,
                     catalogs[backend],
@@ -685,8 +687,8 @@ def main() -> None:
                     workdir,
                     prefect_api_url,
                 )
-                table += rows
-                details.append((backend, lines))
+            table += rows
+            details.append((backend, lines))
         if args.sweeps:
             # The same seeded catalogs, now that nothing reads them: the sweeps change them.
             from bench.bench_sweeps import sweep_rows

@@ -80,7 +80,7 @@ def run_pipeline(
         bounds = next(batches, None)
         if bounds is not None:
             # Prefect resolves a future passed as an argument and draws the dependency in the UI.
-            staged: Any = stage_batch.submit(ctx, indexed[bounds[0] : bounds[1]])
+            staged: Any = stage_batch.submit(ctx, workspace_id, indexed[bounds[0] : bounds[1]])
             # Batches register in input order (they queue for the catalog's write lock
             # anyway), so an entity's gallery lists a backfill's uploads in source order.
             previous = [ahead[-1]] if ahead else []

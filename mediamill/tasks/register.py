@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -31,8 +32,8 @@ from mediamill.storage.keys import ORIGINAL_VERSION, media_key, original_filenam
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.filenames import display_filename
 from mediamill.tasks.pixels import missing_variants
-from mediamill.tasks.sources import EntityRef
-from mediamill.tasks.staging import Staged
+from mediamill.tasks.sources import EntityRef, Source
+from mediamill.tasks.staging import Staged, file_identity
 
 UNATTACHED = EntityRef(type="library", id="unattached")
 # Failures worth another attempt on a rerun: nothing about the content was wrong.
@@ -40,6 +41,8 @@ GONE_BEFORE_PROCESSING = "deleted"
 RETRYABLE_CODES = frozenset({"storage_error", "worker_crashed", "unreadable", QUOTA_EXCEEDED})
 # A raw SVG must never be served as image/svg+xml from the media domain.
 UNSERVABLE_MIMES = frozenset({"image/svg+xml"})
+# media.meta key of the file identity a backfill source had when it was hashed.
+IDENTITY_KEY = "source_identity"
 
 Outcome = Literal["unchanged", "failed", "duplicate", "render", "waiting"]
 
@@ -96,6 +99,38 @@ class _BatchState:
         """Give a reservation back: the blob turned out to be stored already."""
         if self.quota is not None:
             self.quota.refund(size)
+
+
+def vouched_hashes(
+    ctx: PipelineContext, workspace_id: int, sources: Sequence[Source]
+) -> dict[str, str]:
+    """The SHA-256 a run recorded for each backfill source whose file is unchanged since.
+
+    Keyed by source key; a source is in it only when its file's identity is exactly the one
+    recorded with the hash (see `mediamill.tasks.staging.file_identity`).
+    """
+    keys = [s.source_key for s in sources if s.source_key and s.path is not None]
+    if not keys:
+        return {}
+    with ctx.sessions() as session:
+        priors = repo.media_by_source_keys(session, workspace_id, keys)
+    vouched: dict[str, str] = {}
+    for source in sources:
+        prior = priors.get(source.source_key or "")
+        if prior is None or source.path is None:
+            continue
+        recorded, sha256 = prior.meta.get(IDENTITY_KEY), prior.meta.get("sha256")
+        if recorded is None or not isinstance(sha256, str):
+            continue
+        identity = file_identity(source.path)
+        if identity is not None and list(identity) == recorded:
+            vouched[prior.source_key or ""] = sha256
+    return vouched
+
+
+def _identity_meta(staged: Staged) -> dict[str, object]:
+    """What media.meta keeps of the file a source was read from (nothing, if it was busy)."""
+    return {IDENTITY_KEY: list(staged.identity) if staged.identity is not None else None}
 
 
 def _entity_for(staged: Staged) -> EntityRef:
@@ -225,6 +260,8 @@ def register_batch(
             key = staged.source.source_key
             prior = priors.get(key) if key else None
             if prior is not None and _is_settled_rerun(prior, staged):
+                if prior.meta.get(IDENTITY_KEY) != _identity_meta(staged)[IDENTITY_KEY]:
+                    prior.meta = {**prior.meta, **_identity_meta(staged)}
                 blob = state.blobs.get(staged.sha256 or "")
                 refresh = None
                 if prior.status == MediaStatus.ready and blob is not None and staged.sniffed:
@@ -246,7 +283,12 @@ def register_batch(
                 media = _new_media(session, workspace_id, staged, flow_run_id)
             media.status = MediaStatus.processing
             media.error_code = media.error_message = None
-            media.meta = {**media.meta, "fingerprint": staged.fingerprint, "sha256": staged.sha256}
+            media.meta = {
+                **media.meta,
+                "fingerprint": staged.fingerprint,
+                "sha256": staged.sha256,
+                **_identity_meta(staged),
+            }
             media.size = staged.size
             if staged.error_code is not None or staged.sniffed is None or staged.sha256 is None:
                 code = staged.error_code or "invalid"

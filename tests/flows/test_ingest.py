@@ -114,6 +114,37 @@ def test_rerun_adds_no_media_and_does_no_pixel_work(catalog: Any, sample_dir: Pa
     assert _count(catalog, Variant) == variants_before
 
 
+def test_rerun_reads_only_the_files_changed_since(
+    catalog: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediamill.tasks import staging
+
+    monkeypatch.setattr(staging, "SETTLE_SECONDS", 0.0)  # the files count as long written
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for seed in range(3):
+        (folder / f"{seed}.jpg").write_bytes(samples.photo_jpeg(400, 300, seed=seed))
+    assert backfill(str(folder), "acme")["ingested"] == 3
+    read_through: list[str] = []
+    full_read = staging._chunks
+
+    def counted(source: Any) -> Any:
+        read_through.append(source.filename)
+        return full_read(source)
+
+    monkeypatch.setattr(staging, "_chunks", counted)
+
+    rerun = backfill(str(folder), "acme")
+    assert (rerun["unchanged"], read_through) == (3, [])
+
+    changed = folder / "1.jpg"
+    changed.write_bytes(samples.photo_jpeg(400, 300, seed=7))
+    third = backfill(str(folder), "acme")
+    assert read_through == ["1.jpg"]
+    assert (third["unchanged"], third["ingested"]) == (2, 1)
+    assert _count(catalog, Blob) == 4
+
+
 def test_interrupted_backfill_is_finished_by_a_rerun(catalog: Any, sample_dir: Path) -> None:
     """Registration done, rendering never happened: the rerun takes its own rows over."""
     from mediamill.tasks.register import register_batch

@@ -28,7 +28,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -402,28 +402,35 @@ def _kill_group(marker: Path, what: dict[str, Any]) -> None:
 def _kill_mid_write(nth: int, marker: Path) -> None:
     """SIGKILL while the ``nth`` object of the run is being written: half its bytes are in
     the temp file, as when the kernel stops a process inside ``write(2)``."""
-    armed = threading.local()
     writes = Counter[str]()
     lock = threading.Lock()
-    original_write = LocalBackend.write
-    original_temp = local_backend._write_temp
+    original_publish = LocalBackend._publish
 
-    def write(backend: LocalBackend, path: str, data: bytes, **metadata: str) -> None:
+    def publish(
+        backend: LocalBackend,
+        path: str,
+        fill: Callable[[BinaryIO], object],
+        content_type: str,
+        cache_control: str,
+    ) -> None:
         with lock:
             writes["n"] += 1
             target = writes["n"] == nth
-        armed.data = data if target else None
-        armed.key = backend.relative(path)
-        original_write(backend, path, data, **metadata)
+        if target:
+            key = backend.relative(path)
+            whole = fill
 
-    def write_temp(directory: str, name: str, data: bytes) -> str:
-        if getattr(armed, "data", None) is not None and data is armed.data:
-            temp = original_temp(directory, name, data[: len(data) // 2])
-            _kill_group(marker, {"point": "mid-write", "key": armed.key, "temp": temp})
-        return original_temp(directory, name, data)
+            def fill(file: BinaryIO) -> None:
+                whole(file)
+                file.flush()
+                file.truncate(file.tell() // 2)
+                file.flush()
+                temp = os.readlink(f"/proc/self/fd/{file.fileno()}")
+                _kill_group(marker, {"point": "mid-write", "key": key, "temp": temp})
 
-    LocalBackend.write = write  # type: ignore[method-assign]
-    local_backend._write_temp = write_temp
+        original_publish(backend, path, fill, content_type, cache_control)
+
+    LocalBackend._publish = publish  # type: ignore[method-assign]
 
 
 def _kill_before_commit(nth: int, marker: Path) -> None:

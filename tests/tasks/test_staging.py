@@ -1,9 +1,12 @@
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from mediamill.media import samples
+from mediamill.tasks import staging
 from mediamill.tasks.sources import file_source
-from mediamill.tasks.staging import CHUNK_BYTES, stage
+from mediamill.tasks.staging import CHUNK_BYTES, file_identity, stage
 
 LIMIT = 50 * 1024 * 1024
 
@@ -46,3 +49,52 @@ def test_empty_and_missing_files_fail_with_their_reasons(tmp_path: Path) -> None
     empty.write_bytes(b"")
     assert stage(file_source(empty), LIMIT).error_code == "empty"
     assert stage(file_source(tmp_path / "gone.jpg"), LIMIT).error_code == "unreadable"
+
+
+def test_a_file_just_written_has_no_identity_yet(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.jpg"
+    path.write_bytes(samples.photo_jpeg(64, 48))
+    assert file_identity(path) is None  # it might still be written to within the clock's tick
+    assert file_identity(tmp_path / "gone.jpg") is None
+
+
+def test_a_settled_file_is_identified_by_its_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging, "SETTLE_SECONDS", 0.0)
+    path = tmp_path / "old.jpg"
+    path.write_bytes(samples.photo_jpeg(64, 48))
+    found = path.stat()
+    identity = file_identity(path)
+    assert identity == (
+        found.st_dev,
+        found.st_ino,
+        found.st_size,
+        found.st_mtime_ns,
+        found.st_ctime_ns,
+    )
+    path.write_bytes(path.read_bytes() + b"\0")  # a different size, even within one clock tick
+    assert file_identity(path) != identity
+
+
+def test_a_vouched_hash_is_taken_without_reading_the_file_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging, "SETTLE_SECONDS", 0.0)
+    path, data = _jpeg_with_tail(tmp_path, 2 * CHUNK_BYTES)
+    recorded = "0" * 64  # not the file's hash: taken as given, so the file was not hashed
+
+    staged = stage(file_source(path), LIMIT, known_sha256=recorded)
+
+    assert (staged.sha256, staged.size, staged.error_code) == (recorded, len(data), None)
+    assert staged.sniffed is not None
+    assert staged.sniffed.mime == "image/jpeg"
+    assert staged.identity == file_identity(path)
+    assert stage(file_source(path), CHUNK_BYTES, known_sha256=recorded).error_code == "too_large"
+
+
+def test_a_vouched_hash_is_ignored_for_a_file_written_just_now(tmp_path: Path) -> None:
+    path, data = _jpeg_with_tail(tmp_path, 1000)
+    staged = stage(file_source(path), LIMIT, known_sha256="0" * 64)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()
+    assert staged.identity is None
