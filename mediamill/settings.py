@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, gt=0, description="Processes for pixel work."
     )
-    batch_size: int = Field(32, gt=0, description="Assets per backfill task.")
+    batch_size: int = Field(64, gt=0, description="Assets per backfill task.")
     workspace_concurrency: int = Field(
         0,
         ge=0,
