@@ -72,30 +72,27 @@ class ObjectStore:
 
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str) -> None:
         """Write a whole object with its HTTP metadata; it is never visible half-written."""
-        check_key(key)
-        if not content_type or not cache_control:
-            raise ValueError("content_type and cache_control are required on every object")
+        path = self._put_path(key, content_type, cache_control)
         with storage_errors(f"put {key!r}", lookup=False):
             self._backend.write(
-                self._backend.path(key),
-                bytes(data),
-                content_type=content_type,
-                cache_control=cache_control,
+                path, bytes(data), content_type=content_type, cache_control=cache_control
             )
 
     def put_file(self, key: str, source: Path, *, content_type: str, cache_control: str) -> None:
         """:meth:`put` with the bytes of a local file, copied without a pass through Python
         where the backend can (a local store copies in the kernel)."""
+        path = self._put_path(key, content_type, cache_control)
+        with storage_errors(f"put {key!r}", lookup=False):
+            self._backend.write_file(
+                path, source, content_type=content_type, cache_control=cache_control
+            )
+
+    def _put_path(self, key: str, content_type: str, cache_control: str) -> str:
+        """The backend path of a key about to be written, once the write's arguments check."""
         check_key(key)
         if not content_type or not cache_control:
             raise ValueError("content_type and cache_control are required on every object")
-        with storage_errors(f"put {key!r}", lookup=False):
-            self._backend.write_file(
-                self._backend.path(key),
-                source,
-                content_type=content_type,
-                cache_control=cache_control,
-            )
+        return self._backend.path(key)
 
     def get(self, key: str) -> bytes:
         """The object's bytes; ObjectNotFound if there is none."""
