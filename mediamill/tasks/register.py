@@ -33,7 +33,7 @@ from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.filenames import display_filename
 from mediamill.tasks.pixels import missing_variants
 from mediamill.tasks.sources import EntityRef, Source
-from mediamill.tasks.staging import Staged, file_identity
+from mediamill.tasks.staging import FileIdentity, Recorded, Staged
 
 UNATTACHED = EntityRef(type="library", id="unattached")
 # Failures worth another attempt on a rerun: nothing about the content was wrong.
@@ -101,31 +101,29 @@ class _BatchState:
             self.quota.refund(size)
 
 
-def vouched_hashes(
+def recorded_contents(
     ctx: PipelineContext, workspace_id: int, sources: Sequence[Source]
-) -> dict[str, str]:
-    """The SHA-256 a run recorded for each backfill source whose file is unchanged since.
+) -> dict[str, Recorded]:
+    """What earlier runs recorded of these backfill sources' files, by source key.
 
-    Keyed by source key; a source is in it only when its file's identity is exactly the one
-    recorded with the hash (see `mediamill.tasks.staging.file_identity`).
+    `mediamill.tasks.staging.stage` takes a recorded hash only for a file whose identity
+    is still the recorded one.
     """
     keys = [s.source_key for s in sources if s.source_key and s.path is not None]
     if not keys:
         return {}
     with ctx.sessions() as session:
         priors = repo.media_by_source_keys(session, workspace_id, keys)
-    vouched: dict[str, str] = {}
-    for source in sources:
-        prior = priors.get(source.source_key or "")
-        if prior is None or source.path is None:
-            continue
-        recorded, sha256 = prior.meta.get(IDENTITY_KEY), prior.meta.get("sha256")
-        if recorded is None or not isinstance(sha256, str):
-            continue
-        identity = file_identity(source.path)
-        if identity is not None and list(identity) == recorded:
-            vouched[prior.source_key or ""] = sha256
-    return vouched
+    found: dict[str, Recorded] = {}
+    for key, prior in priors.items():
+        identity, sha256 = prior.meta.get(IDENTITY_KEY), prior.meta.get("sha256")
+        if (
+            isinstance(identity, list)
+            and len(identity) == len(FileIdentity._fields)
+            and isinstance(sha256, str)
+        ):
+            found[key] = Recorded(sha256, FileIdentity(*identity))
+    return found
 
 
 def _identity_meta(staged: Staged) -> dict[str, object]:

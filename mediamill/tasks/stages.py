@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from mediamill.catalog import repository as repo
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.publish import Finished, derive_and_publish
-from mediamill.tasks.register import Registration, register_batch, vouched_hashes
+from mediamill.tasks.register import Registration, recorded_contents, register_batch
 from mediamill.tasks.sources import Source
 from mediamill.tasks.staging import Staged, stage
 
@@ -62,10 +62,10 @@ def stage_batch(
     ctx: PipelineContext, workspace_id: int, batch: list[tuple[int, Source]]
 ) -> list[tuple[int, Staged]]:
     """Stream, hash and sniff each source of the batch; unchanged files are only sniffed."""
-    vouched = vouched_hashes(ctx, workspace_id, [source for _, source in batch])
+    recorded = recorded_contents(ctx, workspace_id, [source for _, source in batch])
     limit = ctx.settings.max_upload_bytes
     return [
-        (index, stage(source, limit, vouched.get(source.source_key or "")))
+        (index, stage(source, limit, recorded.get(source.source_key or "")))
         for index, source in batch
     ]
 

@@ -34,6 +34,13 @@ class FileIdentity(NamedTuple):
     ctime_ns: int
 
 
+class Recorded(NamedTuple):
+    """The hash a run took of a file, and the file's identity just before that run read it."""
+
+    sha256: str
+    identity: FileIdentity
+
+
 @dataclass(frozen=True)
 class Staged:
     """What reading a source taught us, before any pixel is decoded."""
@@ -86,11 +93,11 @@ def file_identity(path: Path) -> FileIdentity | None:
     )
 
 
-def stage(source: Source, max_bytes: int, known_sha256: str | None = None) -> Staged:
+def stage(source: Source, max_bytes: int, recorded: Recorded | None = None) -> Staged:
     """Hash and sniff one source; a bad one comes back with an error, never an exception.
 
-    ``known_sha256`` is the hash a finished run recorded for this very file (same
-    `FileIdentity`): the file is then only sniffed, not read through again.
+    ``recorded`` is what an earlier run learnt of this source: when the file's identity is
+    still the recorded one, its recorded hash is taken and the file only sniffed.
     """
     if source.problem is not None:
         return Staged(
@@ -98,8 +105,8 @@ def stage(source: Source, max_bytes: int, known_sha256: str | None = None) -> St
         )
     # Taken before reading: a write during the read changes it, so the next run re-reads.
     identity = file_identity(source.path) if source.path is not None else None
-    if known_sha256 is not None and identity is not None:
-        return _stage_known(source, identity, known_sha256, max_bytes)
+    if recorded is not None and identity is not None and identity == recorded.identity:
+        return _stage_known(source, identity, recorded.sha256, max_bytes)
     digest = hashlib.sha256()
     head = bytearray()
     size = 0

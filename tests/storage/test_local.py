@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -124,3 +125,18 @@ def test_put_file_copies_in_chunks_of_any_size(
 
     assert (root / KEY).read_bytes() == data
     assert store.head(KEY).content_type == "image/jpeg"
+
+
+def test_put_file_falls_back_to_a_plain_copy_where_sendfile_cannot(
+    store: ObjectStore, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EINVAL, "sendfile: not between these files")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    source = tmp_path / "original.bin"
+    source.write_bytes(b"bytes of an original" * 1000)
+
+    store.put_file(KEY, source, content_type="image/jpeg", cache_control=IMMUTABLE)
+
+    assert (root / KEY).read_bytes() == source.read_bytes()

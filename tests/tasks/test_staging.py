@@ -6,7 +6,7 @@ import pytest
 from mediamill.media import samples
 from mediamill.tasks import staging
 from mediamill.tasks.sources import file_source
-from mediamill.tasks.staging import CHUNK_BYTES, file_identity, stage
+from mediamill.tasks.staging import CHUNK_BYTES, FileIdentity, Recorded, file_identity, stage
 
 LIMIT = 50 * 1024 * 1024
 
@@ -77,24 +77,42 @@ def test_a_settled_file_is_identified_by_its_stat(
     assert file_identity(path) != identity
 
 
-def test_a_vouched_hash_is_taken_without_reading_the_file_through(
+def test_a_recorded_hash_is_taken_without_reading_the_file_through(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(staging, "SETTLE_SECONDS", 0.0)
     path, data = _jpeg_with_tail(tmp_path, 2 * CHUNK_BYTES)
-    recorded = "0" * 64  # not the file's hash: taken as given, so the file was not hashed
+    identity = file_identity(path)
+    assert identity is not None
+    # Not the file's hash: taken as given, so the file was not hashed.
+    recorded = Recorded("0" * 64, identity)
 
-    staged = stage(file_source(path), LIMIT, known_sha256=recorded)
+    staged = stage(file_source(path), LIMIT, recorded)
 
-    assert (staged.sha256, staged.size, staged.error_code) == (recorded, len(data), None)
+    assert (staged.sha256, staged.size, staged.error_code) == ("0" * 64, len(data), None)
     assert staged.sniffed is not None
     assert staged.sniffed.mime == "image/jpeg"
-    assert staged.identity == file_identity(path)
-    assert stage(file_source(path), CHUNK_BYTES, known_sha256=recorded).error_code == "too_large"
+    assert staged.identity == identity
+    assert stage(file_source(path), CHUNK_BYTES, recorded).error_code == "too_large"
 
 
-def test_a_vouched_hash_is_ignored_for_a_file_written_just_now(tmp_path: Path) -> None:
+def test_a_recorded_hash_is_ignored_once_the_file_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging, "SETTLE_SECONDS", 0.0)
+    path, _ = _jpeg_with_tail(tmp_path, 1000)
+    identity = file_identity(path)
+    assert identity is not None
+    changed = path.read_bytes() + b"\0"
+    path.write_bytes(changed)
+
+    staged = stage(file_source(path), LIMIT, Recorded("0" * 64, identity))
+
+    assert staged.sha256 == hashlib.sha256(changed).hexdigest()
+
+
+def test_a_recorded_hash_is_ignored_for_a_file_written_just_now(tmp_path: Path) -> None:
     path, data = _jpeg_with_tail(tmp_path, 1000)
-    staged = stage(file_source(path), LIMIT, known_sha256="0" * 64)
+    staged = stage(file_source(path), LIMIT, Recorded("0" * 64, FileIdentity(0, 0, 0, 0, 0)))
     assert staged.sha256 == hashlib.sha256(data).hexdigest()
     assert staged.identity is None

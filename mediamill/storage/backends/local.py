@@ -33,6 +33,8 @@ from .sidecar import SIDECAR_SUFFIX, SidecarBackend, encode_metadata, sidecar_pa
 # What `_temp_file` names its files: ".{name}.{16 hex digits}.tmp".
 _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{16}\.tmp")
 COPY_CHUNK_BYTES = 64 * 1024 * 1024
+# What sendfile(2) answers for a pair of files it cannot copy between.
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
 
 def _discard(path: str) -> None:
@@ -61,12 +63,19 @@ def _copy_from(source: Path) -> Callable[[BinaryIO], None]:
 
     def fill(target: BinaryIO) -> None:
         with open(source, "rb") as origin:
-            if sys.platform != "linux":
-                shutil.copyfileobj(origin, target, COPY_CHUNK_BYTES)
-                return
             offset = 0
-            while sent := os.sendfile(target.fileno(), origin.fileno(), offset, COPY_CHUNK_BYTES):
-                offset += sent
+            if sys.platform == "linux":
+                try:
+                    while sent := os.sendfile(
+                        target.fileno(), origin.fileno(), offset, COPY_CHUNK_BYTES
+                    ):
+                        offset += sent
+                    return
+                except OSError as error:
+                    # A filesystem that cannot sendfile says so on the first call.
+                    if offset or error.errno not in _NO_SENDFILE:
+                        raise
+            shutil.copyfileobj(origin, target, COPY_CHUNK_BYTES)
 
     return fill
 
