@@ -38,8 +38,10 @@ def test_the_notebook_is_stored_without_outputs() -> None:
 
 
 def test_the_notebook_validates_backfills_and_shows_thumbnails(
-    home: Path, tmp_path: Path
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The sample folder the notebook makes goes under this test's directory, not /tmp.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         notebook,
