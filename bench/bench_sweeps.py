@@ -245,22 +245,9 @@ def purge(settings: Settings, workspace: str | None) -> dict[str, int]:
 
 def quota_sweep(settings: Settings, workspace: str | None) -> dict[str, int]:
     """What the ``quota-sweep`` flow runs: the usage sums, then one snapshot per workspace."""
-    from mediamill.catalog import migrate
-    from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
-    from mediamill.catalog.usage import latest_states, record_snapshots, usage
+    from mediamill.flows.quota import take_snapshots
 
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        migrate.require_current(engine)
-        sessions = make_session_factory(engine)
-        with sessions() as session:
-            frame = usage(session, workspace)
-        with sessions.begin() as session:
-            begin_immediate(session)
-            latest_states(session, list(frame["workspace"]))
-            snapshots = record_snapshots(session, frame)
-    finally:
-        engine.dispose()
+    frame, _, snapshots = take_snapshots(settings, workspace, None)
     return {"snapshots": len(snapshots), "live media counted": int(frame["media"].sum())}
 
 

@@ -8,11 +8,14 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.net.conftest import LoopbackServer, Server
+
+if TYPE_CHECKING:
+    from distributed import LocalCluster
 
 pytest_plugins = ["tests.services.postgres", "tests.services.objectstores"]
 
@@ -81,3 +84,14 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
     monkeypatch.setattr(socket.socket, "connect", spy)
     return seen
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    """A Dask cluster of two single-threaded worker processes; closed whatever the test does."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        yield local

@@ -5,8 +5,8 @@ million-row workspace costs what page 1 costs, and rows inserted meanwhile never
 page. The ``(workspace_id, created_at)`` and ``(workspace_id, media_type, created_at)``
 indexes serve every filter but filename search.
 
-``media_page`` answers ORM entities; ``card_page`` answers the same page as plain rows
-(``MediaCard``) for the API's hot path, where building entities cost more than the SQL.
+``card_page`` answers plain rows (``MediaCard``), not ORM entities: on the API's hot path
+building entities cost more than the SQL.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from mediamill.catalog.lifecycle import GONE, Entity
 from mediamill.catalog.models import Attachment, Blob, Media, MediaStatus, MediaType, Variant
@@ -30,14 +30,6 @@ class Position:
 
     created_at: datetime
     id: uuid.UUID
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of media and whether more follow."""
-
-    items: list[Media]
-    has_next: bool
 
 
 def _escape_like(text: str) -> str:
@@ -76,32 +68,6 @@ def _filtered(
             )
         )
     return query.order_by(Media.created_at.desc(), Media.id.desc())
-
-
-def media_page(
-    session: Session,
-    workspace_id: int,
-    *,
-    first: int,
-    after: Position | None = None,
-    media_type: MediaType | None = None,
-    entity: Entity | None = None,
-    search: str | None = None,
-) -> Page:
-    """Up to ``first`` live media of one workspace, newest first, after ``after``."""
-    query = _filtered(select(Media), workspace_id, after, media_type, entity, search)
-    rows = list(
-        session.scalars(
-            query.limit(first + 1).options(
-                # Build provenance is for support, not for the library: skip its JSON.
-                selectinload(Media.blob)
-                .selectinload(Blob.variants)
-                .defer(Variant.library_versions, raiseload=True),
-                selectinload(Media.workspace),
-            )
-        )
-    )
-    return Page(rows[:first], len(rows) > first)
 
 
 class VariantCard(NamedTuple):
@@ -207,7 +173,8 @@ def card_page(
     entity: Entity | None = None,
     search: str | None = None,
 ) -> CardPage:
-    """``media_page`` as plain rows: one query for the page and its blobs, one for variants."""
+    """Up to ``first`` live media of one workspace, newest first, after ``after``, as plain
+    rows: one query for the page and its blobs, one for their variants."""
     query = _filtered(
         select(*_CARD_COLUMNS).outerjoin(Blob, Blob.id == Media.blob_id),
         workspace_id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
@@ -27,9 +28,9 @@ from mediamill.catalog.engine import begin_immediate, make_engine, make_session_
 from mediamill.catalog.models import QuotaSnapshot, QuotaState
 from mediamill.catalog.quota import format_size
 from mediamill.catalog.usage import latest_states, record_snapshots, usage
-from mediamill.settings import get_settings
+from mediamill.settings import Settings, get_settings
 
-__all__ = ["QUOTA_EVENTS", "quota_sweep"]
+__all__ = ["QUOTA_EVENTS", "quota_sweep", "take_snapshots"]
 
 # Which states raise an event, and its name.
 QUOTA_EVENTS = {
@@ -44,7 +45,24 @@ def quota_sweep(workspace: str | None = None) -> list[dict[str, Any]]:
 
     Returns one row per workspace: its state, the previous sweep's, and the figures.
     """
-    engine = make_engine(get_settings().resolved_database_url)
+    _, previous, snapshots = take_snapshots(get_settings(), workspace, _flow_run_id())
+    rows = [_row(slug, snap, previous.get(slug)) for slug, snap in snapshots.items()]
+    if workspace is not None and not rows:
+        get_run_logger().warning("no workspace %r: nothing to sweep", workspace)
+    for row in rows:
+        _emit(row)
+    _publish(rows)
+    return rows
+
+
+def take_snapshots(
+    settings: Settings, workspace: str | None, flow_run_id: uuid.UUID | None
+) -> tuple[pd.DataFrame, dict[str, QuotaState], dict[str, QuotaSnapshot]]:
+    """The sweep's catalog work: the usage sums, then one snapshot per workspace.
+
+    Returns the usage frame, each workspace's previous state and its new snapshot.
+    """
+    engine = make_engine(settings.resolved_database_url)
     try:
         migrate.require_current(engine)
         sessions = make_session_factory(engine)
@@ -54,16 +72,10 @@ def quota_sweep(workspace: str | None = None) -> list[dict[str, Any]]:
         with sessions.begin() as session:
             begin_immediate(session)
             previous = latest_states(session, list(frame["workspace"]))
-            snapshots = record_snapshots(session, frame, _flow_run_id())
-            rows = [_row(slug, snap, previous.get(slug)) for slug, snap in snapshots.items()]
+            snapshots = record_snapshots(session, frame, flow_run_id)
     finally:
         engine.dispose()
-    if workspace is not None and not rows:
-        get_run_logger().warning("no workspace %r: nothing to sweep", workspace)
-    for row in rows:
-        _emit(row)
-    _publish(rows)
-    return rows
+    return frame, previous, snapshots
 
 
 def _flow_run_id() -> uuid.UUID | None:

@@ -19,10 +19,11 @@ from bench.seed import (
     seed_catalog,
 )
 from mediamill.catalog import migrate
+from mediamill.catalog import repository as repo
 from mediamill.catalog.engine import make_engine
-from mediamill.catalog.library import Position, media_page
+from mediamill.catalog.library import Position, card_page
 from mediamill.catalog.models import Attachment, Media, MediaStatus, MediaType
-from mediamill.catalog.views import current_variants, media_record
+from mediamill.catalog.views import media_record
 
 ROWS = 3_000
 
@@ -90,21 +91,19 @@ def test_seeded_catalog_reads_back_through_the_catalog_code(
             assert statuses.get("deleted", 0) > 0
 
         with Session(engine) as session:
-            page = media_page(session, result.workspace_id, first=50)
+            page = card_page(session, result.workspace_id, first=50)
             assert len(page.items) == 50
             assert page.has_next
             stamps = [(m.created_at, m.id) for m in page.items]
             assert stamps == sorted(stamps, reverse=True)
             first = page.items[0]
-            assert first.workspace.slug == MEASURED_WORKSPACE
             assert first.created_at.tzinfo is UTC
             assert isinstance(first.id, uuid.UUID)
             assert first.id.version == 4
-            ready = [m for m in page.items if m.blob is not None and m.blob.status == "ready"]
+            ready = [m for m in page.items if m.status is MediaStatus.ready and m.width]
             assert ready
-            for media in ready:
-                current = current_variants(list(media.blob.variants))  # type: ignore[union-attr]
-                assert {(v.name, v.format) for v in current} == {
+            for card in ready:
+                assert {(v.name, v.format) for v in card.variants} == {
                     ("optimized", "jpeg"),
                     ("optimized", "webp"),
                     ("optimized", "avif"),
@@ -113,12 +112,15 @@ def test_seeded_catalog_reads_back_through_the_catalog_code(
                     ("tiny", "jpeg"),
                     ("tiny", "webp"),
                 }
-                record = media_record(media, lambda key: f"https://cdn.test/{key}")
-                assert record["variants"][0]["url"].startswith("https://cdn.test/tenants/")
-                assert record["width"] is not None
+                assert all(v.key.startswith("tenants/") for v in card.variants)
+            media = repo.get_media(session, ready[0].id, result.workspace_id)
+            assert media is not None
+            assert media.workspace.slug == MEASURED_WORKSPACE
+            record = media_record(media, lambda key: f"https://cdn.test/{key}")
+            assert record["variants"][0]["url"].startswith("https://cdn.test/tenants/")
             # Keyset paging continues strictly older, and the type filter holds.
             last = page.items[-1]
-            after = media_page(
+            after = card_page(
                 session,
                 result.workspace_id,
                 first=20,
@@ -126,9 +128,9 @@ def test_seeded_catalog_reads_back_through_the_catalog_code(
                 media_type=MediaType.image,
             )
             assert after.items
-            for media in after.items:
-                assert (media.created_at, media.id) < (last.created_at, last.id)
-                assert media.media_type is MediaType.image
+            for card in after.items:
+                assert (card.created_at, card.id) < (last.created_at, last.id)
+                assert card.media_type is MediaType.image
             total = session.scalar(sa.select(sa.func.count()).select_from(Media))
             assert total == ROWS
             _check_lifecycle(session, result.attachments)

@@ -1,6 +1,5 @@
-"""``media_page`` on a real migrated catalog: order, keyset pages, filters, workspace scope.
-
-``card_page`` must answer the same page, shaped as ``media_record`` shapes each media.
+"""``card_page`` on a real migrated catalog: order, keyset pages, filters, workspace scope,
+and each media shaped as ``media_record`` shapes it.
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from mediamill.catalog.library import MediaCard, Position, card_page, media_page
+from mediamill.catalog import repository as repo
+from mediamill.catalog.library import MediaCard, Position, card_page
 from mediamill.catalog.lifecycle import Entity
 from mediamill.catalog.models import Attachment, Media, MediaStatus, MediaType, Workspace
 from mediamill.catalog.views import media_record
@@ -56,11 +56,11 @@ def _attach(session: Session, media: Media, entity: Entity, position: int = 0) -
 
 def _all_pages(
     session: Session, workspace_id: int, first: int, **filters: object
-) -> list[list[Media]]:
-    pages: list[list[Media]] = []
+) -> list[list[MediaCard]]:
+    pages: list[list[MediaCard]] = []
     after: Position | None = None
     while True:
-        page = media_page(session, workspace_id, first=first, after=after, **filters)  # type: ignore[arg-type]
+        page = card_page(session, workspace_id, first=first, after=after, **filters)  # type: ignore[arg-type]
         pages.append(page.items)
         if not page.has_next:
             return pages
@@ -70,7 +70,7 @@ def _all_pages(
         assert len(pages) < 100, "pagination does not terminate"
 
 
-def _ids(items: list[Media]) -> list[uuid.UUID]:
+def _ids(items: list[MediaCard]) -> list[uuid.UUID]:
     return [m.id for m in items]
 
 
@@ -81,7 +81,7 @@ def test_newest_first_with_ids_breaking_ties(session: Session) -> None:
     # Two rows at the same instant: the larger id comes first.
     low = _media(session, acme, 2, media_id=uuid.UUID(int=1))
     high = _media(session, acme, 2, media_id=uuid.UUID(int=2))
-    page = media_page(session, acme.id, first=10)
+    page = card_page(session, acme.id, first=10)
     assert _ids(page.items) == [new.id, high.id, low.id, old.id]
     assert page.has_next is False
 
@@ -105,14 +105,14 @@ def test_has_next_is_exact_at_the_boundary(session: Session) -> None:
     acme = add_workspace(session, "acme")
     for minute in range(10):
         _media(session, acme, minute)
-    full = media_page(session, acme.id, first=10)
+    full = card_page(session, acme.id, first=10)
     assert len(full.items) == 10
     assert full.has_next is False
-    short = media_page(session, acme.id, first=9)
+    short = card_page(session, acme.id, first=9)
     assert len(short.items) == 9
     assert short.has_next is True
     last = short.items[-1]
-    rest = media_page(session, acme.id, first=9, after=Position(last.created_at, last.id))
+    rest = card_page(session, acme.id, first=9, after=Position(last.created_at, last.id))
     assert len(rest.items) == 1
     assert rest.has_next is False
 
@@ -120,10 +120,10 @@ def test_has_next_is_exact_at_the_boundary(session: Session) -> None:
 def test_rows_added_after_a_cursor_do_not_shift_the_next_page(session: Session) -> None:
     acme = add_workspace(session, "acme")
     rows = [_media(session, acme, minute) for minute in range(6)]
-    first = media_page(session, acme.id, first=3)
+    first = card_page(session, acme.id, first=3)
     last = first.items[-1]
     _media(session, acme, 100)  # newer than everything: belongs before page 1
-    second = media_page(session, acme.id, first=3, after=Position(last.created_at, last.id))
+    second = card_page(session, acme.id, first=3, after=Position(last.created_at, last.id))
     assert _ids(second.items) == [rows[2].id, rows[1].id, rows[0].id]
 
 
@@ -133,17 +133,17 @@ def test_media_type_filter(session: Session) -> None:
     video = _media(session, acme, 2, media_type=MediaType.video)
     model = _media(session, acme, 3, media_type=MediaType.model)
     image2 = _media(session, acme, 4, media_type=MediaType.image)
-    assert _ids(media_page(session, acme.id, first=10, media_type=MediaType.image).items) == [
+    assert _ids(card_page(session, acme.id, first=10, media_type=MediaType.image).items) == [
         image2.id,
         image.id,
     ]
-    assert _ids(media_page(session, acme.id, first=10, media_type=MediaType.video).items) == [
+    assert _ids(card_page(session, acme.id, first=10, media_type=MediaType.video).items) == [
         video.id
     ]
-    assert _ids(media_page(session, acme.id, first=10, media_type=MediaType.model).items) == [
+    assert _ids(card_page(session, acme.id, first=10, media_type=MediaType.model).items) == [
         model.id
     ]
-    assert media_page(session, acme.id, first=10, media_type=MediaType.document).items == []
+    assert card_page(session, acme.id, first=10, media_type=MediaType.document).items == []
 
 
 def test_media_type_filter_pages(session: Session) -> None:
@@ -165,19 +165,19 @@ def test_entity_filter_keeps_the_gallery_of_that_entity_only(session: Session) -
     _attach(session, b, shoe, 1)
     _attach(session, b, hat, 0)  # a media in two galleries appears once in each
     _attach(session, c, hat, 1)
-    assert _ids(media_page(session, acme.id, first=10, entity=shoe).items) == [b.id, a.id]
-    assert _ids(media_page(session, acme.id, first=10, entity=hat).items) == [c.id, b.id]
-    assert media_page(session, acme.id, first=10, entity=Entity("product", "4")).items == []
-    assert media_page(session, acme.id, first=10, entity=Entity("page", "42")).items == []
+    assert _ids(card_page(session, acme.id, first=10, entity=shoe).items) == [b.id, a.id]
+    assert _ids(card_page(session, acme.id, first=10, entity=hat).items) == [c.id, b.id]
+    assert card_page(session, acme.id, first=10, entity=Entity("product", "4")).items == []
+    assert card_page(session, acme.id, first=10, entity=Entity("page", "42")).items == []
 
 
 def test_search_matches_filenames_case_insensitively(session: Session) -> None:
     acme = add_workspace(session, "acme")
     shoe = _media(session, acme, 1, name="Red-Shoe.JPG")
     _media(session, acme, 2, name="hat.png")
-    assert _ids(media_page(session, acme.id, first=10, search="shoe").items) == [shoe.id]
-    assert _ids(media_page(session, acme.id, first=10, search="RED-s").items) == [shoe.id]
-    assert media_page(session, acme.id, first=10, search="boot").items == []
+    assert _ids(card_page(session, acme.id, first=10, search="shoe").items) == [shoe.id]
+    assert _ids(card_page(session, acme.id, first=10, search="RED-s").items) == [shoe.id]
+    assert card_page(session, acme.id, first=10, search="boot").items == []
 
 
 def test_search_escapes_like_wildcards(session: Session) -> None:
@@ -190,7 +190,7 @@ def test_search_escapes_like_wildcards(session: Session) -> None:
     _media(session, acme, 6, name="cd.jpg")
 
     def found(text: str) -> list[uuid.UUID]:
-        return _ids(media_page(session, acme.id, first=10, search=text).items)
+        return _ids(card_page(session, acme.id, first=10, search=text).items)
 
     assert found("%") == [percent.id]
     assert found("50%") == [percent.id]
@@ -214,13 +214,13 @@ def test_deleted_and_purged_media_are_excluded(session: Session) -> None:
     _attach(session, deleted, Entity("product", "1"))
     _attach(session, purged, Entity("product", "1"))
     _attach(session, live[MediaStatus.ready], Entity("product", "1"))
-    seen = _ids(media_page(session, acme.id, first=10).items)
+    seen = _ids(card_page(session, acme.id, first=10).items)
     assert set(seen) == {m.id for m in live.values()}
     assert deleted.id not in seen
     assert purged.id not in seen
-    gallery = media_page(session, acme.id, first=10, entity=Entity("product", "1")).items
+    gallery = card_page(session, acme.id, first=10, entity=Entity("product", "1")).items
     assert _ids(gallery) == [live[MediaStatus.ready].id]
-    assert media_page(session, acme.id, first=10, search="photo").has_next is False
+    assert card_page(session, acme.id, first=10, search="photo").has_next is False
 
 
 def test_other_workspaces_rows_are_never_returned(session: Session) -> None:
@@ -244,6 +244,7 @@ def test_other_workspaces_rows_are_never_returned(session: Session) -> None:
     )
     session.flush()
     theirs_ids = {m.id for m in theirs}
+    mine_ids = {m.id for m in mine}
 
     everything = [m for page in _all_pages(session, acme.id, first=4) for m in page]
     assert _ids(everything) == _ids(mine[::-1])
@@ -254,27 +255,24 @@ def test_other_workspaces_rows_are_never_returned(session: Session) -> None:
     ):
         items = [m for p in _all_pages(session, acme.id, first=2, **filters) for m in p]
         assert not theirs_ids & set(_ids(items)), filters
-        assert all(m.workspace_id == acme.id for m in items)
+        assert set(_ids(items)) <= mine_ids, filters
     # A position taken from the other workspace's rows only names a point in time.
     after = Position(theirs[-1].created_at, theirs[-1].id)
-    assert all(
-        m.workspace_id == acme.id for m in media_page(session, acme.id, first=10, after=after).items
-    )
+    assert set(_ids(card_page(session, acme.id, first=10, after=after).items)) <= mine_ids
 
 
-def test_page_rows_carry_blob_variants_and_workspace(session: Session) -> None:
+def test_page_cards_carry_blob_facts_and_variants(session: Session) -> None:
     acme = add_workspace(session, "acme")
     blob = add_blob(session, acme)
     session.add(new_variant(blob))
     session.flush()
     add_media(session, acme, blob, status=MediaStatus.ready, meta={}, original_filename="x")
     session.commit()
+    sha256, size = blob.sha256, blob.size
     session.expunge_all()
-    (media,) = media_page(session, acme.id, first=1).items
-    # Loaded eagerly: the relationships are lazy="raise", so touching them would fail.
-    assert media.workspace.slug == "acme"
-    assert media.blob is not None
-    assert [v.name for v in media.blob.variants] == ["optimized"]
+    (card,) = card_page(session, acme.id, first=1).items
+    assert (card.sha256, card.size) == (sha256, size)
+    assert [v.name for v in card.variants] == ["optimized"]
 
 
 def _card_record(card: MediaCard) -> dict[str, object]:
@@ -328,7 +326,7 @@ def _shown(record: dict[str, object]) -> dict[str, object]:
     return kept
 
 
-def test_card_page_matches_media_page_and_media_record(session: Session) -> None:
+def test_card_page_matches_media_record(session: Session) -> None:
     acme = add_workspace(session, "acme")
     globex = add_workspace(session, "globex")
     blob = add_blob(session, acme, meta={"duration": 3, "key_entity": "product/1"}, width=640)
@@ -377,11 +375,11 @@ def test_card_page_matches_media_page_and_media_record(session: Session) -> None
     ):
         after = None
         while True:
-            page = media_page(session, acme.id, first=2, after=after, **filters)  # type: ignore[arg-type]
-            cards = card_page(session, acme.id, first=2, after=after, **filters)  # type: ignore[arg-type]
-            assert cards.has_next == page.has_next
-            assert [_card_record(c) for c in cards.items] == [
-                _shown(media_record(m, str)) for m in page.items
+            page = card_page(session, acme.id, first=2, after=after, **filters)  # type: ignore[arg-type]
+            # Each card as the single-media view shapes the same row, loaded as an entity.
+            entities = [repo.get_media(session, card.id, acme.id) for card in page.items]
+            assert [_card_record(c) for c in page.items] == [
+                _shown(media_record(m, str)) for m in entities if m is not None
             ]
             if not page.has_next:
                 break

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,6 @@ from distributed import Client, LocalCluster, get_task_stream
 from mediamill.media import samples
 from mediamill.tasks.dask_pool import KEY_PREFIX
 from tests.cli.conftest import Run
-
-
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    """Two single-threaded worker processes; closed whatever the test does."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as local:
-        yield local
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,6 @@ RENDERED = 6
 @pytest.fixture
 def sample_dir(tmp_path: Path) -> Path:
     return write_mixed_set(tmp_path / "samples", 640, 480)
-
-
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    """Two single-threaded worker processes; closed whatever the test does."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as local:
-        yield local
 
 
 def _migrate_home(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
