@@ -166,36 +166,27 @@ def blob_hash_of_key(key: str) -> str | None:
     return match.group(1) if match else None
 
 
-# Planning holds no lock: a blip re-lists, patiently, rather than failing the whole sweep.
-
-
-@retry_transient_storage
-def _listing(store: ObjectStore, prefix: str) -> list[ListedObject]:
+def _list_all(store: ObjectStore, prefix: str) -> list[ListedObject]:
     return list(store.list_prefix(prefix))
 
 
-@retry_transient_storage
-def _leftovers(store: ObjectStore, prefix: str) -> list[Leftover]:
+def _list_leftovers(store: ObjectStore, prefix: str) -> list[Leftover]:
     return store.list_leftovers(prefix)
 
 
+# Planning holds no lock: a blip re-lists, patiently, rather than failing the whole sweep.
+_listing = retry_transient_storage(_list_all)
+_leftovers = retry_transient_storage(_list_leftovers)
+
 # Steps run under a catalog transaction's locks, which other writers wait for: brief
 # retries, and a step that still fails is skipped for the next sweep to take again.
+_relisting = retry_transient_storage_briefly(_list_all)
+_leftovers_now = retry_transient_storage_briefly(_list_leftovers)
 
 
 @retry_transient_storage_briefly
 def _delete_objects(store: ObjectStore, keys: list[str]) -> int:
     return store.delete_many(keys)
-
-
-@retry_transient_storage_briefly
-def _relisting(store: ObjectStore, prefix: str) -> list[ListedObject]:
-    return list(store.list_prefix(prefix))
-
-
-@retry_transient_storage_briefly
-def _leftovers_now(store: ObjectStore, prefix: str) -> list[Leftover]:
-    return store.list_leftovers(prefix)
 
 
 @retry_transient_storage_briefly
