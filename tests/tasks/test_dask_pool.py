@@ -19,17 +19,7 @@ from mediamill.media import samples
 from mediamill.tasks.dask_pool import KEY_PREFIX, DaskPixelPool
 from mediamill.tasks.pixels import RenderJob, RenderOutcome, with_bytes
 from mediamill.tasks.recipes import Recipe
-
-
-def _job(blob_id: int, data: bytes) -> RenderJob:
-    return RenderJob(
-        blob_id=blob_id,
-        sha256=hashlib.sha256(data).hexdigest(),
-        media_type="image",
-        media_format="jpeg",
-        recipe=Recipe(),
-        data=data,
-    )
+from tests.tasks.jobs import image_job
 
 
 def _path_job(blob_id: int, path: Path, sha256: str) -> RenderJob:
@@ -88,7 +78,10 @@ def _render_while_killing(pool: DaskPixelPool, client: Client, job: RenderJob) -
 
 
 def test_outcomes_carry_variants_or_a_reason(cluster: LocalCluster) -> None:
-    jobs = [_job(1, samples.photo_jpeg(400, 300, seed=1)), _job(2, samples.corrupt_jpeg())]
+    jobs = [
+        image_job(1, samples.photo_jpeg(400, 300, seed=1)),
+        image_job(2, samples.corrupt_jpeg()),
+    ]
     with DaskPixelPool(cluster.scheduler_address) as pool:
         assert pool.workers == 2
         by_blob = {outcome.blob_id: outcome for outcome in pool.render(jobs)}
@@ -105,7 +98,7 @@ def test_a_worker_killed_mid_job_has_its_job_rerun_by_the_scheduler(cluster: Loc
         Client(cluster.scheduler_address) as client,
         DaskPixelPool(cluster.scheduler_address) as pool,
     ):
-        outcome = _render_while_killing(pool, client, _job(1, photo))
+        outcome = _render_while_killing(pool, client, image_job(1, photo))
 
         assert outcome.rendition is not None
         assert outcome.error_code is None
@@ -120,10 +113,10 @@ def test_a_job_whose_workers_all_died_fails_alone_and_the_pool_goes_on(
         Client(cluster.scheduler_address) as client,
         DaskPixelPool(cluster.scheduler_address) as pool,
     ):
-        crashed = _render_while_killing(pool, client, _job(1, photo))
+        crashed = _render_while_killing(pool, client, image_job(1, photo))
         assert (crashed.rendition, crashed.error_code) == (None, "worker_crashed")
 
-        (recovered,) = pool.render([_job(2, samples.photo_jpeg(400, 300, seed=3))])
+        (recovered,) = pool.render([image_job(2, samples.photo_jpeg(400, 300, seed=3))])
         assert recovered.rendition is not None
         client.wait_for_workers(2)
         # The nanny's replacement worker was configured like the others: no libvips cache.
@@ -152,7 +145,7 @@ def test_a_job_travels_with_its_bytes_so_workers_need_no_shared_files(tmp_path: 
 
 def test_losing_the_scheduler_fails_the_jobs_left_and_the_render_returns() -> None:
     photo = samples.photo_jpeg(4000, 3000, seed=4)
-    jobs = [_job(blob_id, photo) for blob_id in range(8)]
+    jobs = [image_job(blob_id, photo) for blob_id in range(8)]
     with (
         LocalCluster(
             n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None

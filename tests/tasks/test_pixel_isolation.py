@@ -8,7 +8,6 @@ the pool still renders the next batch. The misbehaviour comes from ``misbehave``
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import time
@@ -28,6 +27,7 @@ from mediamill.tasks.pixels import (
     render_job,
 )
 from mediamill.tasks.recipes import Recipe
+from tests.tasks.jobs import image_job
 
 MEMORY_CAP = 512 * MIB
 # Long enough for an ordinary small render on a busy machine; the hang outlasts it anyway.
@@ -36,14 +36,8 @@ SECONDS = 6.0
 
 def _job(blob_id: int, data: bytes, *, behaviour: str = "jpeg") -> RenderJob:
     """An image job; ``behaviour`` (in the format field) tells ``misbehave`` what to do."""
-    return RenderJob(
-        blob_id=blob_id,
-        sha256=hashlib.sha256(data).hexdigest(),
-        media_type="image",
-        media_format=behaviour,
-        recipe=Recipe(image_limits=ImageLimits(max_pixels=120_000_000)),
-        data=data,
-    )
+    recipe = Recipe(image_limits=ImageLimits(max_pixels=120_000_000))
+    return image_job(blob_id, data, media_format=behaviour, recipe=recipe)
 
 
 def misbehave(job: RenderJob) -> RenderOutcome:

@@ -5,7 +5,6 @@ Jobs that hang, crash their worker or run out of memory: see ``test_pixel_isolat
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 
@@ -22,17 +21,7 @@ from mediamill.tasks.pixels import (
     missing_variants,
 )
 from mediamill.tasks.recipes import Recipe
-
-
-def _job(blob_id: int, data: bytes) -> RenderJob:
-    return RenderJob(
-        blob_id=blob_id,
-        sha256=hashlib.sha256(data).hexdigest(),
-        media_type="image",
-        media_format="jpeg",
-        recipe=Recipe(),
-        data=data,
-    )
+from tests.tasks.jobs import image_job
 
 
 def worker_pid(job: RenderJob) -> RenderOutcome:
@@ -42,8 +31,8 @@ def worker_pid(job: RenderJob) -> RenderOutcome:
 
 def test_outcomes_carry_variants_or_a_reason() -> None:
     with PixelPool(1) as pool:
-        good, bad = list(pool.render([_job(1, samples.photo_jpeg(400, 300, seed=1)),
-                                      _job(2, samples.corrupt_jpeg())]))  # fmt: skip
+        good, bad = list(pool.render([image_job(1, samples.photo_jpeg(400, 300, seed=1)),
+                                      image_job(2, samples.corrupt_jpeg())]))  # fmt: skip
     by_blob = {good.blob_id: good, bad.blob_id: bad}
     assert by_blob[1].rendition is not None
     assert by_blob[1].peak_rss_bytes > 0
@@ -54,10 +43,10 @@ def test_outcomes_carry_variants_or_a_reason() -> None:
 def test_a_worker_lost_between_jobs_is_replaced() -> None:
     """A worker killed while idle breaks pebble's pool; the next batch still renders."""
     with PixelPool(1) as pool:
-        (first,) = pool.render([_job(1, samples.photo_jpeg(400, 300, seed=1))], worker_pid)
+        (first,) = pool.render([image_job(1, samples.photo_jpeg(400, 300, seed=1))], worker_pid)
         os.kill(int(first.error_message or 0), signal.SIGKILL)
 
-        (recovered,) = pool.render([_job(2, samples.photo_jpeg(400, 300, seed=3))])
+        (recovered,) = pool.render([image_job(2, samples.photo_jpeg(400, 300, seed=3))])
         assert recovered.rendition is not None
 
 
