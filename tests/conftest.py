@@ -95,3 +95,17 @@ def cluster() -> Iterator[LocalCluster]:
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as local:
         yield local
+
+
+@pytest.fixture
+def catalog(home: Path) -> Iterator[Any]:
+    """Sessions on the migrated embedded catalog of the test's own MEDIAMILL_HOME, which the
+    flows and commands under test write to; migrated first, so a test can watch from the start."""
+    from mediamill.catalog import migrate
+    from mediamill.catalog.engine import make_engine, make_session_factory
+    from mediamill.settings import get_settings
+
+    engine = make_engine(get_settings().resolved_database_url)
+    migrate.upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()

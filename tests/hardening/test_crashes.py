@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,6 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
-from mediamill.catalog import migrate
-from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import AuditEvent, Blob, BlobStatus, Media, MediaStatus
 from mediamill.flows.ingest import ingest_bytes
 from mediamill.flows.sweeps import orphan_sweep
@@ -52,16 +50,6 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 240.0
 BACKFILL = ["backfill", "--workspace", "acme", "--workers", "1", "--batch-size", "3"]
-
-
-@pytest.fixture
-def catalog(home: Path) -> Iterator[Any]:
-    """Sessions on the embedded catalog the commands write to, migrated before the first
-    one starts so the test can watch it from the start."""
-    engine = make_engine(get_settings().resolved_database_url)
-    migrate.upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _count(sessions: Any, model: Any, *where: Any) -> int:

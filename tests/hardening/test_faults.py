@@ -47,15 +47,6 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 FAILURE_RATE = 0.3
 
 
-@pytest.fixture
-def catalog(home: Path) -> Iterator[Any]:
-    """Sessions on the migrated embedded catalog the flows under test write to."""
-    engine = make_engine(get_settings().resolved_database_url)
-    migrate.upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
 def _count(sessions: Any, model: Any, *where: Any) -> int:
     with sessions() as session:
         return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)

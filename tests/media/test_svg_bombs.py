@@ -15,6 +15,7 @@ import pytest
 
 from mediamill.media import samples
 from mediamill.media.errors import ValidationError
+from mediamill.media.hostile_samples import svg_use_bomb
 from mediamill.media.images import render_image
 from mediamill.media.limits import ImageLimits
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
@@ -36,16 +37,6 @@ def _refused(data: bytes, limits: ImageLimits | None = None) -> ValidationError:
     with pytest.raises(ValidationError) as caught:
         sanitize_svg(data, limits)
     return caught.value
-
-
-def _nested_uses(levels: int, fan: int = 10) -> bytes:
-    """``levels`` groups, each drawing ``fan`` copies of the one before: fan**levels rects."""
-    groups = "".join(
-        f'<g id="g{level}">' + f'<use href="#g{level - 1}"/>' * fan + "</g>"
-        for level in range(1, levels + 1)
-    )
-    body = f'<defs><rect id="g0" width="1" height="1"/>{groups}</defs><use href="#g{levels}"/>'
-    return samples.svg(body=body)
 
 
 def test_an_embedded_pixel_bomb_is_refused_before_librsvg_decodes_it() -> None:
@@ -97,21 +88,21 @@ def test_an_embedded_png_without_a_header_is_unsafe() -> None:
 
 
 def test_nested_use_expansion_is_refused_at_once() -> None:
-    refused = _refused(_nested_uses(8))
+    refused = _refused(svg_use_bomb(8))
     assert refused.code == "unsafe_svg"
     assert str(MAX_ELEMENTS) in refused.message
     with pytest.raises(ValidationError) as caught:
-        render_image(_nested_uses(8), DEFAULT_IMAGE_SPECS, ImageLimits())
+        render_image(svg_use_bomb(8), DEFAULT_IMAGE_SPECS, ImageLimits())
     assert caught.value.code == "unsafe_svg"
 
 
 def test_use_expansion_under_the_cap_still_renders() -> None:
-    rendition = render_image(_nested_uses(4), DEFAULT_IMAGE_SPECS, ImageLimits())
+    rendition = render_image(svg_use_bomb(4), DEFAULT_IMAGE_SPECS, ImageLimits())
     assert rendition.variants
 
 
 def test_one_wide_level_of_uses_is_counted_like_nested_ones() -> None:
-    assert _refused(_nested_uses(3, fan=200)).code == "unsafe_svg"
+    assert _refused(svg_use_bomb(3, fan=200)).code == "unsafe_svg"
 
 
 @pytest.mark.parametrize(
