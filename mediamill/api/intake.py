@@ -189,8 +189,5 @@ def _seen_before(services: Services, workspace_id: int, event: Event) -> Started
 
 
 def _duplicate(services: Services, workspace_id: int, event: Event) -> Started:
-    with services.reading() as session:
-        prior = access.find_delivery(session, workspace_id, event.id)
-    if prior is None:
-        return Started("duplicate", None, None)
-    return Started("duplicate", prior.media_id, prior.run_id)
+    """A copy that lost the claim: the winner's media and run (none if it was since forgotten)."""
+    return _seen_before(services, workspace_id, event) or Started("duplicate", None, None)
