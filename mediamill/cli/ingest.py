@@ -17,6 +17,7 @@ from mediamill.cli.common import (
     errors,
     fail,
     load_settings,
+    loading_flows,
     media_table,
     open_catalog,
     print_json,
@@ -46,8 +47,9 @@ def ingest(
     with open_catalog(settings, migrate_embedded=True):
         pass
     start_prefect(settings)
-    from mediamill.flows.delivery import wait_for_delivery
-    from mediamill.flows.ingest import ingest_media
+    with loading_flows():
+        from mediamill.flows.delivery import wait_for_delivery
+        from mediamill.flows.ingest import ingest_media
 
     media_ids: list[str | None] = []
     missing = 0
@@ -179,10 +181,11 @@ def run_backfill(
 ) -> dict[str, Any]:
     """Run the backfill flow in this process, against the configured or local Prefect API."""
     start_prefect(settings)
-    from mediamill.flows.delivery import wait_for_delivery
-    from mediamill.flows.ingest import backfill as backfill_flow
-    from mediamill.tasks.pixels import PoolUnavailableError
-    from mediamill.tasks.sources import SourceError
+    with loading_flows():
+        from mediamill.flows.delivery import wait_for_delivery
+        from mediamill.flows.ingest import backfill as backfill_flow
+        from mediamill.tasks.pixels import PoolUnavailableError
+        from mediamill.tasks.sources import SourceError
 
     try:
         with _progress_bar(f"backfill {source.name}", show_progress), attended_runs():

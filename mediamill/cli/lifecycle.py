@@ -17,6 +17,7 @@ from mediamill.cli.common import (
     console,
     fail,
     load_settings,
+    loading_flows,
     media_table,
     media_uuid,
     open_catalog,
@@ -138,7 +139,8 @@ def _run_lifecycle_flow(settings: Settings, run: Callable[[], dict[str, Any]]) -
     with open_catalog(settings, migrate_embedded=True):
         pass
     start_prefect(settings)
-    from mediamill.flows.delivery import wait_for_delivery
+    with loading_flows():
+        from mediamill.flows.delivery import wait_for_delivery
 
     try:
         with attended_runs():

@@ -36,6 +36,7 @@ from mediamill.media.errors import MediaError, ValidationError
 from mediamill.media.rendition import Rendition, VariantId
 from mediamill.settings import Settings
 from mediamill.tasks.recipes import Recipe, render
+from mediamill.tasks.staging import FileIdentity, file_identity
 
 _PACKAGES = {"model": ("trimesh", "vtk"), "document": ("pypdfium2",)}
 MIB: Final = 1024 * 1024
@@ -67,6 +68,8 @@ class RenderJob:
     path: str | None = None
     data: bytes | None = None
     only: frozenset[VariantId] | None = None
+    # The file's identity when it was hashed, if it had been still long enough to vouch for it.
+    identity: FileIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,19 @@ class PoolUnavailableError(Exception):
 
 
 def _read_verified(job: RenderJob) -> bytes:
-    """The job's bytes; a file that changed since it was hashed is refused."""
+    """The job's bytes; a file that changed since it was hashed is refused.
+
+    A file whose identity is the one taken when it was hashed, both before and after this
+    read, had no write in between: its hash is not taken again.
+    """
     if job.data is not None:
         return job.data
     assert job.path is not None
-    data = Path(job.path).read_bytes()
+    path = Path(job.path)
+    untouched = job.identity is not None and file_identity(path) == job.identity
+    data = path.read_bytes()
+    if untouched and file_identity(path) == job.identity:
+        return data
     if hashlib.sha256(data).hexdigest() != job.sha256:
         raise SourceChangedError("the file changed while it was being ingested")
     return data

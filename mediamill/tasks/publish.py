@@ -78,6 +78,7 @@ def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
         path=plan.path,
         data=data,
         only=plan.only,
+        identity=plan.identity,
     )
 
 

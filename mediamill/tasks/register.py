@@ -64,6 +64,7 @@ class PlannedRender:
     data: bytes | None
     store_original: bool
     only: frozenset[tuple[str, str, str]] | None = None
+    identity: FileIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ def _plan_render(
         path=str(source.path) if source.path is not None else None,
         data=None,
         store_original=True,
+        identity=staged.identity,
     )
 
 
@@ -398,7 +400,9 @@ def _refresh_plan(
         blob.workspace_id, staged, blob, sniffed, EntityRef(**blob.meta["key_entity"])
     )
     # The original is already stored: render from it, and only what is missing.
-    return dataclasses.replace(full, path=None, data=None, store_original=False, only=missing)
+    return dataclasses.replace(
+        full, path=None, data=None, store_original=False, only=missing, identity=None
+    )
 
 
 def _refuse(session: Session, index: int, media: Media, reason: str) -> Registration:

@@ -5,22 +5,28 @@ Jobs that hang, crash their worker or run out of memory: see ``test_pixel_isolat
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
 from mediamill.media import samples
 from mediamill.media.errors import MediaError, ProcessingError, ValidationError
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
+from mediamill.tasks import staging
 from mediamill.tasks.pixels import (
     PixelPool,
     RenderJob,
     RenderOutcome,
     _reason,
     missing_variants,
+    with_bytes,
 )
 from mediamill.tasks.recipes import Recipe
+from mediamill.tasks.staging import file_identity
 from tests.tasks.jobs import image_job
 
 
@@ -69,3 +75,45 @@ def test_missing_variants_follow_alpha_and_versions() -> None:
     assert missing_variants(Recipe(), "image", have, has_alpha=False) == frozenset()
     alpha_missing = missing_variants(Recipe(), "image", have, has_alpha=True)
     assert {fmt for _, fmt, _ in alpha_missing} == {"png"}
+
+
+def _file_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, RenderJob]:
+    """A job for a settled file, planned with the identity it had when it was hashed."""
+    monkeypatch.setattr(staging, "SETTLE_SECONDS", 0.0)
+    data = samples.photo_jpeg(64, 48, seed=1)
+    path = tmp_path / "a.jpg"
+    path.write_bytes(data)
+    job = dataclasses.replace(image_job(1, data), data=None, path=str(path))
+    return path, dataclasses.replace(job, identity=file_identity(path))
+
+
+def test_a_file_untouched_since_it_was_hashed_is_not_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, job = _file_job(tmp_path, monkeypatch)
+    assert job.identity is not None
+    # A hash the bytes do not have: taken on the identity's word, so it was not recomputed.
+    vouched = with_bytes(dataclasses.replace(job, sha256="0" * 64))
+    assert isinstance(vouched, RenderJob)
+    assert vouched.data == path.read_bytes()
+
+    unvouched = with_bytes(dataclasses.replace(job, sha256="0" * 64, identity=None))
+    assert isinstance(unvouched, RenderOutcome)
+    assert unvouched.error_code == "source_changed"
+
+
+def test_a_file_written_since_it_was_hashed_is_refused_despite_its_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, job = _file_job(tmp_path, monkeypatch)
+    rewritten = samples.photo_jpeg(64, 48, seed=2)
+    path.write_bytes(rewritten)
+
+    changed = with_bytes(job)
+    assert isinstance(changed, RenderOutcome)
+    assert changed.error_code == "source_changed"
+
+    # The identity no longer vouches, so the bytes were hashed: they pass with their own hash.
+    rehashed = with_bytes(dataclasses.replace(job, sha256=hashlib.sha256(rewritten).hexdigest()))
+    assert isinstance(rehashed, RenderJob)
+    assert rehashed.data == rewritten
