@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class NewObject:
+    """One object of a batch write: its key, its content type, and its bytes or a local file."""
+
+    key: str
+    content_type: str
+    data: bytes | None = None
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.source is None):
+            raise ValueError("a new object takes either its bytes or a source file")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from mediamill.media.rendition import RenderedVariant, Rendition
 from mediamill.storage.errors import StorageError
 from mediamill.storage.headers import IMMUTABLE
 from mediamill.storage.keys import media_key, variant_filename
+from mediamill.storage.objects import NewObject
 from mediamill.storage.store import ObjectStore
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.pixels import RenderJob, RenderOutcome
@@ -40,13 +41,9 @@ class Finished:
 
 
 @retry_transient_storage
-def _put(store: ObjectStore, key: str, data: bytes, content_type: str) -> None:
-    store.put(key, data, content_type=content_type, cache_control=IMMUTABLE)
-
-
-@retry_transient_storage
-def _put_file(store: ObjectStore, key: str, source: Path, content_type: str) -> None:
-    store.put_file(key, source, content_type=content_type, cache_control=IMMUTABLE)
+def _put_many(store: ObjectStore, objects: list[NewObject]) -> None:
+    """One batch per blob: a rerun of a failed batch rewrites the same bytes to the same keys."""
+    store.put_many(objects, cache_control=IMMUTABLE)
 
 
 @retry_transient_storage
@@ -85,14 +82,15 @@ def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
 def _write_objects(
     ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, versions: dict[str, str]
 ) -> list[Variant]:
-    """Put the original and every variant; returns the catalog rows to add."""
+    """Put the original and every variant in one batch; returns the catalog rows to add."""
+    objects = []
     if plan.store_original:
         assert plan.path is not None  # an original to store is always a staged local file
-        _put_file(ctx.store, plan.original_key, Path(plan.path), plan.original_mime)
+        objects.append(NewObject(plan.original_key, plan.original_mime, source=Path(plan.path)))
     rows = []
     for rendered in rendition.variants:
         key = _variant_key(plan, rendered)
-        _put(ctx.store, key, rendered.data, rendered.mime)
+        objects.append(NewObject(key, rendered.mime, data=rendered.data))
         rows.append(
             Variant(
                 name=rendered.name,
@@ -107,6 +105,7 @@ def _write_objects(
                 library_versions=versions,
             )
         )
+    _put_many(ctx.store, objects)
     return rows
 
 

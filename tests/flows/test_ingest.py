@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from mediamill.storage.errors import TransientStorageError
 from mediamill.storage.factory import open_store
 from mediamill.storage.headers import IMMUTABLE
 from mediamill.storage.keys import workspace_prefix
+from mediamill.storage.objects import NewObject
 from mediamill.storage.store import ObjectStore
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.sources import discover
@@ -287,13 +288,9 @@ class FlakyStore:
         if fail:
             raise TransientStorageError("503 slow down")
 
-    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
+    def put_many(self, objects: Sequence[NewObject], **kwargs: Any) -> None:
         self._maybe_fail()
-        self._inner.put(key, data, **kwargs)
-
-    def put_file(self, key: str, source: Path, **kwargs: Any) -> None:
-        self._maybe_fail()
-        self._inner.put_file(key, source, **kwargs)
+        self._inner.put_many(objects, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -119,6 +119,7 @@ class FlakyStore:
         monkeypatch.setattr(local_backend, "os", _TornOs(self._armed))
         monkeypatch.setattr(LocalBackend, "write", self._flaky_write(LocalBackend.write))
         monkeypatch.setattr(LocalBackend, "write_file", self._flaky_write(LocalBackend.write_file))
+        monkeypatch.setattr(LocalBackend, "write_many", self._flaky_batch(LocalBackend.write_many))
         for operation in READ_OPERATIONS:
             original = getattr(LocalBackend, operation)
             monkeypatch.setattr(LocalBackend, operation, self._flaky_read(operation, original))
@@ -145,6 +146,19 @@ class FlakyStore:
             raise TimeoutError("injected: no answer after the object was stored")
 
         return write
+
+    def _flaky_batch(self, original: Callable[..., None]) -> Callable[..., None]:
+        """A batch is one call to the store: one draw, keyed by its first object's path."""
+
+        def write_all(backend: LocalBackend, _path: str, items: Any, **metadata: str) -> None:
+            original(backend, items, **metadata)
+
+        flaky = self._flaky_write(write_all)
+
+        def write_many(backend: LocalBackend, items: Any, **metadata: str) -> None:
+            flaky(backend, items[0][0], items, **metadata)
+
+        return write_many
 
     def _flaky_read(self, operation: str, original: Callable[..., Any]) -> Callable[..., Any]:
         def read(backend: LocalBackend, path: Any, *args: Any, **kwargs: Any) -> Any:
@@ -406,19 +420,14 @@ def _kill_mid_write(nth: int, marker: Path) -> None:
     lock = threading.Lock()
     original_publish = LocalBackend._publish
 
-    def publish(
-        backend: LocalBackend,
-        path: str,
-        fill: Callable[[BinaryIO], object],
-        content_type: str,
-        cache_control: str,
-    ) -> None:
+    def publish(backend: LocalBackend, pending: Sequence[Any], cache_control: str) -> None:
         with lock:
-            writes["n"] += 1
-            target = writes["n"] == nth
-        if target:
+            first = writes["n"] + 1
+            writes["n"] += len(pending)
+        pending = list(pending)
+        if first <= nth < first + len(pending):
+            path, whole, _ = pending[nth - first]
             key = backend.relative(path)
-            whole = fill
 
             def fill(file: BinaryIO) -> None:
                 whole(file)
@@ -428,9 +437,10 @@ def _kill_mid_write(nth: int, marker: Path) -> None:
                 temp = os.readlink(f"/proc/self/fd/{file.fileno()}")
                 _kill_group(marker, {"point": "mid-write", "key": key, "temp": temp})
 
-        original_publish(backend, path, fill, content_type, cache_control)
+            pending[nth - first] = pending[nth - first]._replace(fill=fill)
+        original_publish(backend, pending, cache_control)
 
-    LocalBackend._publish = publish  # type: ignore[method-assign]
+    LocalBackend._publish = publish  # type: ignore[method-assign,assignment]
 
 
 def _kill_before_commit(nth: int, marker: Path) -> None:

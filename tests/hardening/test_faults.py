@@ -28,6 +28,7 @@ from mediamill.flows.sweeps import orphan_sweep
 from mediamill.settings import get_settings
 from mediamill.storage.errors import TransientStorageError
 from mediamill.storage.factory import open_store
+from mediamill.storage.objects import NewObject
 from mediamill.tasks import publish
 from mediamill.tasks.stages import derive
 from tests.hardening.faults import (
@@ -59,7 +60,8 @@ def test_a_store_failing_30_percent_of_calls_still_ends_with_every_asset_ready(
     landing unacknowledged; per-call retries with backoff absorb all of it. (A backfill
     reads its sources, not the store: the sweep below meets the failing reads.)"""
     folder = tmp_path / "photos"
-    write_photos(folder, 11)
+    # A blob's objects go to the store in one call: enough blobs for every kind of fault.
+    write_photos(folder, 40)
     (folder / "photo-copy.jpg").write_bytes((folder / "photo-00.jpg").read_bytes())
     flaky = FlakyStore(FAILURE_RATE, seed=20240601)
     store_root = get_settings().home / "storage"
@@ -69,11 +71,11 @@ def test_a_store_failing_30_percent_of_calls_still_ends_with_every_asset_ready(
         state = backfill(str(folder), "acme", batch_size=4, workers=1, return_state=True)
     summary = state.result()
 
-    assert (summary["ingested"], summary["duplicates"], summary["failed"]) == (11, 1, 0)
-    assert _count(catalog, Media, Media.status == MediaStatus.ready) == 12
-    assert _count(catalog, Blob, Blob.status == BlobStatus.ready) == 11
+    assert (summary["ingested"], summary["duplicates"], summary["failed"]) == (40, 1, 0)
+    assert _count(catalog, Media, Media.status == MediaStatus.ready) == 41
+    assert _count(catalog, Blob, Blob.status == BlobStatus.ready) == 40
     # The faults really were injected, at about the rate asked for, of every write kind.
-    assert all(flaky.injected[f"write:{fault}"] > 0 for fault in WRITE_FAULTS)
+    assert all(flaky.injected[f"write:{fault}"] > 0 for fault in WRITE_FAULTS), flaky.injected
     share = sum(flaky.injected[f"write:{f}"] for f in WRITE_FAULTS) / flaky.calls["write"]
     assert 0.2 < share < 0.4, share
     # Only whole objects are visible, and nothing else is on disk: a torn write left no
@@ -93,7 +95,7 @@ def _bursting(failures: int) -> Iterator[FlakyStore]:
     flaky = FlakyStore(1.0, seed=0, fail_first=failures)
     with pytest.MonkeyPatch.context() as patch:
         flaky.install(patch)
-        patch.setattr(publish._put.retry, "wait", wait_none())  # type: ignore[attr-defined]
+        patch.setattr(publish._put_many.retry, "wait", wait_none())  # type: ignore[attr-defined]
         yield flaky
 
 
@@ -109,10 +111,10 @@ def test_a_put_outlasts_nine_transient_failures_in_a_row_and_gives_up_at_ten(
     nine, ten = (f"tenants/workspace_1/library/00/x/image/original/{n}.jpg" for n in (9, 10))
 
     with _bursting(9) as burst:
-        publish._put(store, nine, b"stored at last", "image/jpeg")
+        publish._put_many(store, [NewObject(nine, "image/jpeg", data=b"stored at last")])
     assert burst.calls["write"] == 10
     with _bursting(10) as burst, pytest.raises(TransientStorageError):
-        publish._put(store, ten, b"never stored", "image/jpeg")
+        publish._put_many(store, [NewObject(ten, "image/jpeg", data=b"never stored")])
     assert burst.calls["write"] == 10
 
     assert store.get(nine) == b"stored at last"

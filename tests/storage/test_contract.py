@@ -17,6 +17,7 @@ from mediamill.storage.backends.sidecar import sidecar_path
 from mediamill.storage.headers import IMMUTABLE, MUTABLE
 from mediamill.storage.incoming import new_incoming_key
 from mediamill.storage.keys import ORIGINAL_VERSION, media_key, original_filename
+from mediamill.storage.objects import NewObject
 
 from .conftest import BIG, BackendCase, StoreFactory, only_backends
 
@@ -293,6 +294,51 @@ def test_put_file_of_a_missing_source_fails_and_stores_nothing(
         store.put_file(KEY, tmp_path / "gone.bin", content_type="image/png", cache_control=MUTABLE)
 
     assert raw_keys(store) == set()
+
+
+def test_put_many_stores_bytes_and_files_each_with_its_metadata(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "original.bin"
+    source.write_bytes(BIG)
+    objects = [
+        NewObject(KEY, "image/png", source=source),
+        NewObject("w1/thumbs/a.webp", "image/webp", data=b"webp bytes"),
+        NewObject("w1/thumbs/a.jpg", "image/jpeg", data=b""),
+    ]
+
+    store.put_many(objects, cache_control=IMMUTABLE)
+
+    for item in objects:
+        expected = BIG if item.source is not None else item.data
+        assert store.get(item.key) == expected
+        info = store.head(item.key)
+        assert (info.content_type, info.cache_control) == (item.content_type, IMMUTABLE)
+    assert {o.key for o in store.list_prefix("")} == {o.key for o in objects}
+
+
+def test_put_many_with_a_missing_source_fails_without_that_object(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    objects = [
+        NewObject("w1/thumbs/a.webp", "image/webp", data=b"webp bytes"),
+        NewObject(KEY, "image/png", source=tmp_path / "gone.bin"),
+    ]
+
+    with pytest.raises(StorageError):
+        store.put_many(objects, cache_control=IMMUTABLE)
+
+    assert not store.exists(KEY)
+    # What did land (a backend may write one object at a time) landed whole.
+    for listed in store.list_prefix(""):
+        assert store.get(listed.key) == b"webp bytes"
+
+
+def test_a_new_object_holds_bytes_or_a_source_not_both() -> None:
+    with pytest.raises(ValueError, match="either"):
+        NewObject(KEY, "image/png")
+    with pytest.raises(ValueError, match="either"):
+        NewObject(KEY, "image/png", data=b"x", source=Path("x"))
 
 
 def test_failed_put_file_leaves_nothing_visible(

@@ -14,6 +14,7 @@ from mediamill.settings import Settings
 from mediamill.storage import ObjectStore, StorageError, open_store
 from mediamill.storage.backends import local as local_backend
 from mediamill.storage.headers import IMMUTABLE
+from mediamill.storage.objects import NewObject
 
 KEY = "tenants/workspace_1/product/68/SKU-123/image/original/photo.jpg"
 
@@ -140,3 +141,41 @@ def test_put_file_falls_back_to_a_plain_copy_where_sendfile_cannot(
     store.put_file(KEY, source, content_type="image/jpeg", cache_control=IMMUTABLE)
 
     assert (root / KEY).read_bytes() == source.read_bytes()
+
+
+def test_put_many_writes_every_object_before_making_any_durable(
+    store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temps_at_first_fsync: list[int] = []
+    fsync_file = local_backend._fsync_file
+
+    def spy(path: str) -> None:
+        if not temps_at_first_fsync:
+            temps_at_first_fsync.append(sum(1 for p in root.rglob(".*.tmp")))
+        fsync_file(path)
+
+    monkeypatch.setattr(local_backend, "_fsync_file", spy)
+    keys = [f"w1/{name}/a.jpg" for name in ("optimized", "thumb", "tiny")]
+
+    store.put_many(
+        [NewObject(key, "image/jpeg", data=key.encode()) for key in keys],
+        cache_control=IMMUTABLE,
+    )
+
+    assert temps_at_first_fsync == [2 * len(keys)]  # each object and its sidecar
+    assert [store.get(key) for key in keys] == [key.encode() for key in keys]
+    assert list(root.rglob(".*.tmp")) == []
+
+
+def test_a_failed_batch_leaves_no_object_of_it_visible(
+    store: ObjectStore, root: Path, tmp_path: Path
+) -> None:
+    objects = [
+        NewObject("w1/thumb/a.jpg", "image/jpeg", data=b"thumb"),
+        NewObject(KEY, "image/jpeg", source=tmp_path / "gone.jpg"),
+    ]
+
+    with pytest.raises(StorageError):
+        store.put_many(objects, cache_control=IMMUTABLE)
+
+    assert [path for path in root.rglob("*") if path.is_file()] == []

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
+from ..objects import NewObject
+
 # Where each fsspec backend reports the last modification: s3fs, adlfs, local and gcsfs,
 # gcsfs before it added ``mtime``, memory.
 _MODIFIED_FIELDS = ("LastModified", "last_modified", "mtime", "updated", "created")
@@ -62,6 +64,19 @@ class Backend(ABC):
         self.write(
             path, source.read_bytes(), content_type=content_type, cache_control=cache_control
         )
+
+    def write_many(self, items: Sequence[tuple[str, NewObject]], *, cache_control: str) -> None:
+        """Publish each object whole, one after another; backends that can batch override."""
+        for path, item in items:
+            if item.source is not None:
+                self.write_file(
+                    path, item.source, content_type=item.content_type, cache_control=cache_control
+                )
+            else:
+                assert item.data is not None  # NewObject holds bytes or a source
+                self.write(
+                    path, item.data, content_type=item.content_type, cache_control=cache_control
+                )
 
     @abstractmethod
     def head(self, path: str) -> Head:

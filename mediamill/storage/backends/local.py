@@ -2,7 +2,9 @@
 
 A put writes the sidecar and the object to hidden temp files in the target directory,
 fsyncs them, renames the sidecar and then the object into place with ``os.replace``, and
-fsyncs the directory. Readers therefore see the whole old object or the whole new one.
+fsyncs the directory. Readers therefore see the whole old object or the whole new one. A
+batch (``write_many``) writes every temp file before the first fsync: the filesystem then
+commits them in one journal transaction instead of one per file.
 
 A writer killed midway (SIGKILL, power loss) cannot clean up: its temp files, and a sidecar
 renamed in before its object, stay. `LocalBackend.find_leftovers` reports them, for the
@@ -18,16 +20,17 @@ import re
 import secrets
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, NamedTuple, Self
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import fsspec
 
 from ..errors import StorageConfigError
+from ..objects import NewObject
 from .sidecar import SIDECAR_SUFFIX, SidecarBackend, encode_metadata, sidecar_path
 
 # What `_temp_file` names its files: ".{name}.{16 hex digits}.tmp".
@@ -43,22 +46,43 @@ def _discard(path: str) -> None:
         os.unlink(path)
 
 
-def _temp_file(directory: str, name: str, fill: Callable[[BinaryIO], object]) -> str:
-    """Fill and fsync a hidden temp file beside its destination; leave nothing on failure."""
+Fill = Callable[[BinaryIO], object]
+
+
+class _Pending(NamedTuple):
+    """One object of a write: where it goes, what writes its bytes, its content type."""
+
+    path: str
+    fill: Fill
+    content_type: str
+
+
+def _temp_file(directory: str, name: str, fill: Fill) -> str:
+    """Fill a hidden temp file beside its destination, not yet durable; nothing left on failure."""
     temp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")  # see _TEMP_NAME
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
             fill(file)
-            file.flush()
-            os.fsync(file.fileno())
     except BaseException:
         _discard(temp)
         raise
     return temp
 
 
-def _copy_from(source: Path) -> Callable[[BinaryIO], None]:
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _bytes_filler(data: bytes) -> Fill:
+    return lambda file: file.write(data)
+
+
+def _copy_from(source: Path) -> Fill:
     """A filler that copies ``source`` in the kernel (sendfile on Linux), not through Python."""
 
     def fill(target: BinaryIO) -> None:
@@ -141,36 +165,55 @@ class LocalBackend(SidecarBackend):
 
     def write(self, path: str, data: bytes, *, content_type: str, cache_control: str) -> None:
         """Temp files, fsync, sidecar rename, object rename: the object appears whole or not."""
-        self._publish(path, lambda file: file.write(data), content_type, cache_control)
+        self._publish([_Pending(path, _bytes_filler(data), content_type)], cache_control)
 
     def write_file(self, path: str, source: Path, *, content_type: str, cache_control: str) -> None:
         """As :meth:`write`, the bytes copied from a local file without passing through Python."""
-        self._publish(path, _copy_from(source), content_type, cache_control)
+        self._publish([_Pending(path, _copy_from(source), content_type)], cache_control)
 
-    def _publish(
-        self,
-        path: str,
-        fill: Callable[[BinaryIO], object],
-        content_type: str,
-        cache_control: str,
-    ) -> None:
-        directory, _, name = path.rpartition("/")
-        metadata_path = sidecar_path(path)
-        os.makedirs(directory, exist_ok=True)
+    def write_many(self, items: Sequence[tuple[str, NewObject]], *, cache_control: str) -> None:
+        """As :meth:`write` for each object, all made durable in one round of fsyncs."""
+        pending = [
+            _Pending(
+                path,
+                _copy_from(item.source)
+                if item.source is not None
+                else _bytes_filler(item.data or b""),
+                item.content_type,
+            )
+            for path, item in items
+        ]
+        self._publish(pending, cache_control)
+
+    def _publish(self, pending: Sequence[_Pending], cache_control: str) -> None:
+        """Fill every temp file, fsync them all, then rename each sidecar and its object.
+
+        Nothing is renamed before every temp file is written and durable, so a failure
+        leaves no new object visible.
+        """
         temps: list[str] = []
+        renames: list[tuple[str, str]] = []
         try:
-            metadata = encode_metadata(content_type=content_type, cache_control=cache_control)
-            temps.append(_temp_file(directory, name, lambda file: file.write(metadata)))
-            temps.append(_temp_file(directory, name, fill))
-            os.replace(temps[0], metadata_path)
-            os.replace(temps[1], path)
+            for path, fill, content_type in pending:
+                directory, _, name = path.rpartition("/")
+                os.makedirs(directory, exist_ok=True)
+                metadata = encode_metadata(content_type=content_type, cache_control=cache_control)
+                for filler, target in ((_bytes_filler(metadata), sidecar_path(path)), (fill, path)):
+                    temps.append(_temp_file(directory, name, filler))
+                    renames.append((temps[-1], target))
+            for temp in temps:
+                _fsync_file(temp)
+            for temp, target in renames:  # each sidecar just before its object
+                os.replace(temp, target)
         except BaseException:
             for temp in temps:
                 _discard(temp)
-            if not os.path.isfile(path):
-                _discard(metadata_path)
+            for item in pending:
+                if not os.path.isfile(item.path):
+                    _discard(sidecar_path(item.path))
             raise
-        _fsync_directory(directory)
+        for directory in dict.fromkeys(item.path.rpartition("/")[0] for item in pending):
+            _fsync_directory(directory)
 
     def find(self, path: str) -> dict[str, dict[str, Any]]:
         """Recursive listing that fails loudly instead of omitting unreadable directories."""
