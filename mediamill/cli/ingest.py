@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,11 @@ from mediamill.cli.common import (
 )
 from mediamill.cli.options import JsonOption, WorkspaceOption
 from mediamill.settings import Settings
+
+# How long `ingest` waits for another run rendering the same content, and how often it looks.
+SETTLE_TIMEOUT_S = 120.0
+SETTLE_POLL_S = 0.25
+IN_FLIGHT = ("pending", "processing")
 
 UserOption = Annotated[str | None, typer.Option("--user", "-u", help="Who uploads.")]
 EntityOption = Annotated[
@@ -63,7 +69,7 @@ def ingest(
             result = ingest_media(str(path), workspace, user=user, entity=entity, alt=alt)
         media_ids.extend(cast("list[str | None]", result["media_ids"]))
     wait_for_delivery()
-    found = iter(_records(settings, media_ids))
+    found = iter(_settled_records(settings, media_ids))
     records = [
         next(found) if media_id else _unreadable_record(path, workspace)
         for path, media_id in zip(paths, media_ids, strict=True)
@@ -74,6 +80,24 @@ def ingest(
         console.print(media_table(records, f"Ingested into {workspace}"))
     if missing or any(r["status"] == "failed" for r in records):
         raise typer.Exit(1)
+
+
+def _settled_records(
+    settings: Settings, media_ids: Sequence[str | None], timeout: float = SETTLE_TIMEOUT_S
+) -> list[dict[str, Any]]:
+    """The records once no media is in flight, or as they are when ``timeout`` runs out.
+
+    A file whose content another run is rendering right now waits for that run: its media
+    turns ready or failed when the other run commits, not when this one ends.
+    """
+    deadline = time.monotonic() + timeout
+    records = _records(settings, media_ids)
+    if any(r["status"] in IN_FLIGHT for r in records):
+        with errors.status("Waiting for another run that is processing the same content"):
+            while any(r["status"] in IN_FLIGHT for r in records) and time.monotonic() < deadline:
+                time.sleep(SETTLE_POLL_S)
+                records = _records(settings, media_ids)
+    return records
 
 
 def _records(settings: Settings, media_ids: Sequence[str | None]) -> list[dict[str, Any]]:

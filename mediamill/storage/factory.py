@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from mediamill.settings import Settings
 
 from .backends.azure import AzureBackend
 from .backends.base import Backend
@@ -14,6 +13,9 @@ from .backends.memory import MemoryBackend
 from .backends.s3 import S3Backend
 from .errors import StorageConfigError
 from .store import ObjectStore
+
+if TYPE_CHECKING:
+    from mediamill.settings import Settings
 
 BACKENDS: dict[str, type[Backend]] = {
     "": LocalBackend,

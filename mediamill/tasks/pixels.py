@@ -28,15 +28,17 @@ from concurrent.futures import TimeoutError as JobTimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from pebble import ProcessExpired, ProcessPool
 
 from mediamill.media.errors import MediaError, ValidationError
 from mediamill.media.rendition import Rendition, VariantId
-from mediamill.settings import Settings
 from mediamill.tasks.recipes import Recipe, render
 from mediamill.tasks.staging import FileIdentity, file_identity
+
+if TYPE_CHECKING:
+    from mediamill.settings import Settings
 
 _PACKAGES = {"model": ("trimesh", "vtk"), "document": ("pypdfium2",)}
 MIB: Final = 1024 * 1024

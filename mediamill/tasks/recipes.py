@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediamill.media.document_specs import DocumentLimits, planned_document_variants
 from mediamill.media.errors import ValidationError
@@ -26,8 +27,10 @@ from mediamill.media.video_specs import (
     WebVideoSpec,
     planned_video_variants,
 )
-from mediamill.settings import Settings
 from mediamill.storage.keys import variant_filename
+
+if TYPE_CHECKING:
+    from mediamill.settings import Settings
 
 MIB = 1024 * 1024
 

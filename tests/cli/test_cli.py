@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import Blob, Media, MediaStatus
+from mediamill.cli.ingest import _settled_records
 from mediamill.media import samples
 from mediamill.settings import get_settings
 from tests.cli.conftest import MEDIAMILL, Run
@@ -195,3 +198,33 @@ def test_config_check_reports_an_unwritable_store(cli: Run, tmp_path: Path) -> N
     result = cli("config", "check", check=1, env={"MEDIAMILL_STORAGE_URL": blocker.as_uri()})
     assert "MEDIAMILL_STORAGE_URL: " in result.stderr
     assert "MEDIAMILL_DATABASE_URL" not in result.stderr
+
+
+def _set_status(media_id: str, status: MediaStatus) -> None:
+    engine = make_engine(get_settings().resolved_database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            session.execute(
+                update(Media).where(Media.id == uuid.UUID(media_id)).values(status=status)
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_ingest_reports_a_media_another_run_is_processing_once_it_settles(
+    cli: Run, files: dict[str, Path]
+) -> None:
+    (record,) = json.loads(cli("ingest", str(files["a.jpg"]), "-w", "acme", "--json").stdout)
+    _set_status(record["id"], MediaStatus.processing)  # as if another run held its blob
+    settles = threading.Timer(0.5, _set_status, (record["id"], MediaStatus.ready))
+    settles.start()
+    try:
+        (waited,) = _settled_records(get_settings(), [record["id"]], timeout=30)
+    finally:
+        settles.join()
+    assert waited["status"] == "ready"
+
+    _set_status(record["id"], MediaStatus.processing)  # and this time it never settles
+    (given_up,) = _settled_records(get_settings(), [record["id"]], timeout=0.5)
+    assert given_up["status"] == "processing"
