@@ -8,6 +8,7 @@ and the Prefect run shows the retries that made it so.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -212,11 +213,10 @@ def _cut_inside(
     a commit in between, and stay refused until the test allows them again.
     """
     original = getattr(repo, name)
-    calls = [0]
+    calls = itertools.count(1)  # next() is atomic: the run's task threads call concurrently
 
     def cutting(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] == nth:
+        if next(calls) == nth:
             if outage:
                 cutter.allow_connections(False)
             cutter.cut(f"{name} #{nth}")
