@@ -6,10 +6,13 @@ import json
 import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import Blob, Media, MediaStatus
@@ -43,17 +46,23 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def _catalog_counts() -> tuple[int, int]:
+@contextmanager
+def _catalog() -> Iterator[sessionmaker[Session]]:
+    """Sessions on the catalog the commands use, outside any command."""
     engine = make_engine(get_settings().resolved_database_url)
     try:
-        with make_session_factory(engine)() as session:
-            blobs = session.scalar(select(func.count()).select_from(Blob))
-            ready = session.scalar(
-                select(func.count()).select_from(Media).where(Media.status == MediaStatus.ready)
-            )
-            return int(blobs or 0), int(ready or 0)
+        yield make_session_factory(engine)
     finally:
         engine.dispose()
+
+
+def _catalog_counts() -> tuple[int, int]:
+    with _catalog() as sessions, sessions() as session:
+        blobs = session.scalar(select(func.count()).select_from(Blob))
+        ready = session.scalar(
+            select(func.count()).select_from(Media).where(Media.status == MediaStatus.ready)
+        )
+        return int(blobs or 0), int(ready or 0)
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -201,14 +210,8 @@ def test_config_check_reports_an_unwritable_store(cli: Run, tmp_path: Path) -> N
 
 
 def _set_status(media_id: str, status: MediaStatus) -> None:
-    engine = make_engine(get_settings().resolved_database_url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            session.execute(
-                update(Media).where(Media.id == uuid.UUID(media_id)).values(status=status)
-            )
-    finally:
-        engine.dispose()
+    with _catalog() as sessions, sessions.begin() as session:
+        session.execute(update(Media).where(Media.id == uuid.UUID(media_id)).values(status=status))
 
 
 @pytest.mark.usefixtures("prefect_api")
