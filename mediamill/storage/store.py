@@ -70,6 +70,11 @@ class ObjectStore:
         """The fsspec path of the store's root."""
         return self._backend.root
 
+    @property
+    def writes_batches(self) -> bool:
+        """Whether :meth:`put_many` is one operation here (a local store) or one per object."""
+        return self._backend.writes_batches
+
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str) -> None:
         """Write a whole object with its HTTP metadata; it is never visible half-written."""
         path = self._put_path(key, content_type, cache_control)
@@ -87,7 +92,8 @@ class ObjectStore:
         """Write several objects, each whole or not at all as with :meth:`put`.
 
         A local store writes every one before it makes any durable, so the filesystem
-        commits its journal once for the batch instead of three times per object.
+        commits its journal once for the batch instead of three times per object; other
+        stores write them one by one (see :attr:`writes_batches`).
         """
         if not objects:
             return

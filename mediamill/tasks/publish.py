@@ -42,8 +42,16 @@ class Finished:
 
 @retry_transient_storage
 def _put_many(store: ObjectStore, objects: list[NewObject]) -> None:
-    """One batch per blob: a rerun of a failed batch rewrites the same bytes to the same keys."""
+    """A retried attempt rewrites the same bytes to the same keys."""
     store.put_many(objects, cache_control=IMMUTABLE)
+
+
+def _store_objects(store: ObjectStore, objects: list[NewObject]) -> None:
+    """One retried call where the store commits a batch at once (a local store); one per
+    object elsewhere, so a throttling bucket has only the refused object sent again."""
+    batches = [objects] if store.writes_batches else [[item] for item in objects]
+    for batch in batches:
+        _put_many(store, batch)
 
 
 @retry_transient_storage
@@ -105,7 +113,7 @@ def _write_objects(
                 library_versions=versions,
             )
         )
-    _put_many(ctx.store, objects)
+    _store_objects(ctx.store, objects)
     return rows
 
 

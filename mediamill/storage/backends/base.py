@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 from ..objects import NewObject
 
@@ -43,6 +43,9 @@ def modified_of(info: dict[str, Any]) -> datetime:
 
 class Backend(ABC):
     """One kind of filesystem: how it writes, describes, deletes and addresses objects."""
+
+    # Whether `write_many` commits a batch as one operation (else it writes one by one).
+    writes_batches: ClassVar[bool] = False
 
     def __init__(self, fs: Any, root: str, root_url: str) -> None:
         self.fs = fs

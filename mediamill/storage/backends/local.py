@@ -149,6 +149,8 @@ def _root_from_url(url: str) -> Path:
 class LocalBackend(SidecarBackend):
     """Objects as files under a root directory, for embedded setups and tests."""
 
+    writes_batches = True
+
     @classmethod
     def from_url(cls, url: str, options: dict[str, Any]) -> Self:
         """Create the root directory if needed, so a fresh install works unconfigured."""
