@@ -90,7 +90,7 @@ def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
 def _write_objects(
     ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, versions: dict[str, str]
 ) -> list[Variant]:
-    """Put the original and every variant in one batch; returns the catalog rows to add."""
+    """Put the original and every variant; returns the catalog rows to add."""
     objects = []
     if plan.store_original:
         assert plan.path is not None  # an original to store is always a staged local file
