@@ -85,30 +85,35 @@ def ingest(
 def _settled_records(
     settings: Settings, media_ids: Sequence[str | None], timeout: float = SETTLE_TIMEOUT_S
 ) -> list[dict[str, Any]]:
-    """The records once no media is in flight, or as they are when ``timeout`` runs out.
+    """Catalog records for media ids, in the order given, once none is in flight.
 
     A file whose content another run is rendering right now waits for that run: its media
-    turns ready or failed when the other run commits, not when this one ends.
+    turns ready or failed when the other run commits, not when this one ends. After
+    ``timeout`` the records are returned as they are.
     """
-    deadline = time.monotonic() + timeout
-    records = _records(settings, media_ids)
-    if any(r["status"] in IN_FLIGHT for r in records):
-        with errors.status("Waiting for another run that is processing the same content"):
-            while any(r["status"] in IN_FLIGHT for r in records) and time.monotonic() < deadline:
-                time.sleep(SETTLE_POLL_S)
-                records = _records(settings, media_ids)
-    return records
-
-
-def _records(settings: Settings, media_ids: Sequence[str | None]) -> list[dict[str, Any]]:
-    """Catalog records for media ids, in the order given."""
     from mediamill.catalog import repository as repo
     from mediamill.catalog.views import media_record
 
     wanted = [uuid.UUID(m) for m in media_ids if m]
     url_for = url_maker(settings)
+    deadline = time.monotonic() + timeout
     with open_catalog(settings) as session:
-        return [media_record(m, url_for) for m in repo.get_many_media(session, wanted)]
+
+        def read() -> list[dict[str, Any]]:
+            session.expire_all()  # each look reads what other runs committed since
+            records = [media_record(m, url_for) for m in repo.get_many_media(session, wanted)]
+            session.rollback()  # end the read, so SQLite's snapshot moves on
+            return records
+
+        records = read()
+        if any(r["status"] in IN_FLIGHT for r in records):
+            with errors.status("Waiting for another run that is processing the same content"):
+                while any(r["status"] in IN_FLIGHT for r in records):
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(SETTLE_POLL_S)
+                    records = read()
+        return records
 
 
 def _unreadable_record(path: Path, workspace: str) -> dict[str, Any]:

@@ -165,17 +165,3 @@ def test_put_many_writes_every_object_before_making_any_durable(
     assert temps_at_first_fsync == [2 * len(keys)]  # each object and its sidecar
     assert [store.get(key) for key in keys] == [key.encode() for key in keys]
     assert list(root.rglob(".*.tmp")) == []
-
-
-def test_a_failed_batch_leaves_no_object_of_it_visible(
-    store: ObjectStore, root: Path, tmp_path: Path
-) -> None:
-    objects = [
-        NewObject("w1/thumb/a.jpg", "image/jpeg", data=b"thumb"),
-        NewObject(KEY, "image/jpeg", source=tmp_path / "gone.jpg"),
-    ]
-
-    with pytest.raises(StorageError):
-        store.put_many(objects, cache_control=IMMUTABLE)
-
-    assert [path for path in root.rglob("*") if path.is_file()] == []
