@@ -7,6 +7,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
 
 from mediamill.api.graphql.context import ApiContext, context_getter
+from mediamill.api.graphql.execution import PlainFieldExecutor
 from mediamill.api.graphql.limits import extensions
 from mediamill.api.graphql.mutations import Mutation
 from mediamill.api.graphql.queries import Query
@@ -21,6 +22,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         extensions=extensions(settings),
         config=StrawberryConfig(scalar_map={UnsignedInt64: UNSIGNED_INT64}),
+        execution_context_class=PlainFieldExecutor,
     )
 
 
