@@ -11,12 +11,13 @@ building entities cost more than the SQL.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import BindParameter, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from mediamill.catalog.lifecycle import GONE, Entity
@@ -36,38 +37,42 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(
-    query: Select[Any],
-    workspace_id: int,
-    after: Position | None,
-    media_type: MediaType | None,
-    entity: Entity | None,
-    search: str | None,
-) -> Select[Any]:
-    """``query`` narrowed to one workspace's live media after ``after``, newest first."""
-    query = query.where(Media.workspace_id == workspace_id, Media.status.not_in(GONE))
-    if media_type is not None:
-        query = query.where(Media.media_type == media_type)
-    if entity is not None:
+@functools.cache
+def _page_statement(by_type: bool, by_entity: bool, by_search: bool, after: bool) -> Select[Any]:
+    """One page of a workspace's live media, newest first, with the filters asked for.
+
+    Built once per combination of filters, with bound parameters for every value: the
+    API runs it on every request, and building and keying a new statement cost about as
+    much as running it. Parameters: ``workspace_id``, ``limit`` and, as used,
+    ``media_type``, ``entity_type``/``entity_id``, ``pattern``, ``after_at``/``after_id``.
+    """
+    query = (
+        select(*_CARD_COLUMNS)
+        .outerjoin(Blob, Blob.id == Media.blob_id)
+        .where(Media.workspace_id == bindparam("workspace_id"), Media.status.not_in(GONE))
+    )
+    if by_type:
+        query = query.where(Media.media_type == bindparam("media_type"))
+    if by_entity:
         query = query.join(Attachment, Attachment.media_id == Media.id).where(
-            Attachment.workspace_id == workspace_id,
-            Attachment.entity_type == entity.type,
-            Attachment.entity_id == entity.id,
+            Attachment.workspace_id == bindparam("workspace_id"),
+            Attachment.entity_type == bindparam("entity_type"),
+            Attachment.entity_id == bindparam("entity_id"),
         )
-    if search:
-        pattern = f"%{_escape_like(search)}%"
-        query = query.where(Media.original_filename.ilike(pattern, escape="\\"))
-    if after is not None:
+    if by_search:
+        query = query.where(Media.original_filename.ilike(bindparam("pattern"), escape="\\"))
+    if after:
         # The plain bound is implied by the OR below, but it is what lets both databases
         # start the index scan at the cursor instead of filtering every newer row.
-        query = query.where(Media.created_at <= after.created_at)
-        query = query.where(
+        after_at: BindParameter[Any] = bindparam("after_at")
+        after_id: BindParameter[Any] = bindparam("after_id")
+        query = query.where(Media.created_at <= after_at).where(
             or_(
-                Media.created_at < after.created_at,
-                and_(Media.created_at == after.created_at, Media.id < after.id),
+                Media.created_at < after_at,
+                and_(Media.created_at == after_at, Media.id < after_id),
             )
         )
-    return query.order_by(Media.created_at.desc(), Media.id.desc())
+    return query.order_by(Media.created_at.desc(), Media.id.desc()).limit(bindparam("limit"))
 
 
 class VariantCard(NamedTuple):
@@ -175,21 +180,27 @@ def card_page(
 ) -> CardPage:
     """Up to ``first`` live media of one workspace, newest first, after ``after``, as plain
     rows: one query for the page and its blobs, one for their variants."""
-    query = _filtered(
-        select(*_CARD_COLUMNS).outerjoin(Blob, Blob.id == Media.blob_id),
-        workspace_id,
-        after,
-        media_type,
-        entity,
-        search,
+    parameters: dict[str, Any] = {"workspace_id": workspace_id, "limit": first + 1}
+    if media_type is not None:
+        parameters["media_type"] = media_type
+    if entity is not None:
+        parameters.update(entity_type=entity.type, entity_id=entity.id)
+    if search:
+        parameters["pattern"] = f"%{_escape_like(search)}%"
+    if after is not None:
+        parameters.update(after_at=after.created_at, after_id=after.id)
+    statement = _page_statement(
+        media_type is not None, entity is not None, bool(search), after is not None
     )
-    rows = session.execute(query.limit(first + 1)).all()
+    # Plain rows of plain columns: the connection skips the ORM's per-statement set-up.
+    connection = session.connection()
+    rows = connection.execute(statement, parameters).all()
     has_next = len(rows) > first
     rows = rows[:first]
     blob_ids = {row.blob_id for row in rows if row.blob_id is not None}
     variants: dict[int, list[Any]] = {blob_id: [] for blob_id in blob_ids}
     if blob_ids:
-        for variant in session.execute(_VARIANTS, {"blob_ids": list(blob_ids)}):
+        for variant in connection.execute(_VARIANTS, {"blob_ids": list(blob_ids)}):
             variants[variant[0]].append(variant)
     cards = []
     for row in rows:
