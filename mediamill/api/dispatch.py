@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -27,6 +29,8 @@ from typing import Any, Protocol
 from mediamill.settings import Settings
 
 logger = logging.getLogger(__name__)
+# Run starts the launcher remembers to judge whether an answer should wait for the next.
+RECENT_STARTS = 16
 
 INGEST_UPLOAD_DEPLOYMENT = "ingest-upload/ingest-upload"
 ENTITY_CLEANUP_DEPLOYMENT = "entity-cleanup/entity-cleanup"
@@ -175,15 +179,32 @@ class Launcher:
     A run that Prefect creates within ``wait_seconds`` is answered with its id. A slower
     one (a busy server) is answered without, and ``settle`` records its outcome later, so
     a burst of webhooks is acknowledged at catalog speed instead of queueing on Prefect.
+
+    The answer only waits when the run can be expected in time: a thread is free to start
+    it now, and the typical one of the last few starts took no longer than the wait. Else
+    waiting would only delay an answer that leaves without the id anyway.
+
+    Two threads by default: Prefect's server creates runs one database transaction at a
+    time, and more concurrent creations only contend for it (on its SQLite test server
+    here, 13 to 18 runs/s from 2 threads, 8 runs/s from 8).
     """
 
-    def __init__(self, wait_seconds: float, threads: int = 8) -> None:
+    def __init__(
+        self,
+        wait_seconds: float,
+        threads: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.wait_seconds = wait_seconds
+        self._threads = threads
+        self._clock = clock
         self._executor = ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="mediamill-start"
         )
         self._lock = threading.Lock()
         self._settling: list[Future[None]] = []
+        self._in_flight = 0
+        self._recent: deque[float] = deque(maxlen=RECENT_STARTS)
 
     def launch(
         self,
@@ -191,9 +212,12 @@ class Launcher:
         settle: Callable[[uuid.UUID | None, DispatchError | None], None],
     ) -> uuid.UUID | None:
         """The run id, or None while it is still being created; DispatchError if it failed."""
-        future = self._executor.submit(start)
+        with self._lock:
+            wait = self.wait_seconds if self._expect_in_time() else 0.0
+            self._in_flight += 1
+        future = self._executor.submit(self._timed, start)
         try:
-            return future.result(timeout=self.wait_seconds)
+            return future.result(timeout=wait)
         except FutureTimeout:
             settled: Future[None] = Future()
 
@@ -207,6 +231,25 @@ class Launcher:
             with self._lock:
                 self._settling = [f for f in self._settling if not f.done()] + [settled]
             return None
+
+    def _expect_in_time(self) -> bool:
+        """Whether a run started now should exist within the wait (called under the lock)."""
+        if self._in_flight >= self._threads:
+            return False  # it would queue behind the starts already running
+        if not self._recent:
+            return True
+        typical = sorted(self._recent)[len(self._recent) // 2]
+        return typical <= self.wait_seconds
+
+    def _timed(self, start: Callable[[], uuid.UUID]) -> uuid.UUID:
+        began = self._clock()
+        try:
+            return start()
+        finally:
+            took = self._clock() - began
+            with self._lock:
+                self._in_flight -= 1
+                self._recent.append(took)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every launch answered without its run has been settled (tests)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -144,3 +145,59 @@ def _slowly() -> uuid.UUID:
 
 def _refuse() -> uuid.UUID:
     raise DispatchError("refused at once")
+
+
+def _released_after(seconds: float) -> threading.Event:
+    """An event a timer sets: a start that waits on it ends then, whoever else is waiting."""
+    release = threading.Event()
+    timer = threading.Timer(seconds, release.set)
+    timer.daemon = True
+    timer.start()
+    return release
+
+
+def test_an_answer_does_not_wait_when_recent_starts_took_longer_than_the_wait() -> None:
+    ticks = itertools.count(step=60.0)  # on this clock every start takes 60 s
+    launcher = Launcher(wait_seconds=30.0, clock=lambda: next(ticks))
+    settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
+    try:
+        # Nothing known yet: the answer waits, and gets the id.
+        assert launcher.launch(lambda: RUN_ID, lambda *o: settled.append(o)) == RUN_ID
+        release = _released_after(1.0)
+
+        def start() -> uuid.UUID:
+            release.wait(timeout=30)
+            return RUN_ID
+
+        # Waiting up to 30 s would return the id after the 1 s release; it answers at once.
+        assert launcher.launch(start, lambda *o: settled.append(o)) is None
+        launcher.wait(timeout=30)
+    finally:
+        launcher.close()
+    assert settled == [(RUN_ID, None)]
+
+
+def test_an_answer_does_not_wait_behind_starts_that_hold_every_thread() -> None:
+    launcher = Launcher(wait_seconds=30.0, threads=1)
+    release = _released_after(1.0)
+    running = threading.Event()
+    answers: list[uuid.UUID | None] = []
+
+    def first_start() -> uuid.UUID:
+        running.set()
+        release.wait(timeout=30)
+        return RUN_ID
+
+    first = threading.Thread(target=lambda: answers.append(launcher.launch(first_start, print)))
+    settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
+    try:
+        first.start()
+        assert running.wait(timeout=10)
+        # Its start queues behind the first; waiting would return it once that one ends.
+        assert launcher.launch(lambda: RUN_ID, lambda *o: settled.append(o)) is None
+        first.join(timeout=30)
+        launcher.wait(timeout=30)
+    finally:
+        launcher.close()
+    assert answers == [RUN_ID]  # the first one still waited: a thread was free for it
+    assert settled == [(RUN_ID, None)]
