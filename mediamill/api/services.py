@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +42,10 @@ class Services:
     # Without a CDN, a local store's objects are served by this API's ``/files/``: a
     # browser showing the picker cannot load the store's own file:// URLs.
     files_base: str | None = None
+    # SQLite has one writer; its busy handler makes the others sleep and retry, up to
+    # 100 ms a try, so under a burst of writes some wait hundreds of milliseconds while
+    # the lock is free. This process's writers queue here instead, in turn.
+    _sqlite_writers: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
     def open(cls, settings: Settings, dispatcher: Dispatcher | None = None) -> Services:
@@ -79,7 +84,8 @@ class Services:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A write transaction, committed on success; it queues for SQLite's write lock."""
-        with self.sessions.begin() as session:
+        queue = self._sqlite_writers if self.engine.dialect.name == "sqlite" else nullcontext()
+        with queue, self.sessions.begin() as session:
             begin_immediate(session)
             yield session
 
