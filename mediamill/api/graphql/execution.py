@@ -181,12 +181,14 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
     @staticmethod
     def _read(plan: _Attribute, source: Any) -> Any:
+        """The field's attribute, or ``_SLOW`` when reading it raised."""
         try:
             return plan.read(source, plan.name)
         except Exception:
             return _SLOW  # graphql-core reads it again and reports the error where it belongs
 
     def _complete_object(self, fields: _Fields, source: Any) -> Any:
+        """The object's answer, or ``_SLOW``; the hottest loop, so it reads inline."""
         row: dict[str, Any] = {}
         for response_name, plan, details in fields:
             try:
