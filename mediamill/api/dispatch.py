@@ -215,7 +215,12 @@ class Launcher:
         with self._lock:
             wait = self.wait_seconds if self._expect_in_time() else 0.0
             self._in_flight += 1
-        future = self._executor.submit(self._timed, start)
+        try:
+            future = self._executor.submit(self._timed, start)
+        except RuntimeError:  # shut down: nothing will start it
+            with self._lock:
+                self._in_flight -= 1
+            raise
         try:
             return future.result(timeout=wait)
         except FutureTimeout:

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple, Self
+from typing import Any, BinaryIO, NamedTuple, Self, cast
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -180,7 +180,7 @@ class LocalBackend(SidecarBackend):
                 path,
                 _copy_from(item.source)
                 if item.source is not None
-                else _bytes_filler(item.data or b""),
+                else _bytes_filler(cast("bytes", item.data)),  # NewObject holds one of the two
                 item.content_type,
             )
             for path, item in items
@@ -191,7 +191,8 @@ class LocalBackend(SidecarBackend):
         """Fill every temp file, fsync them all, then rename each sidecar and its object.
 
         Nothing is renamed before every temp file is written and durable, so a failure
-        leaves no new object visible.
+        while writing leaves no new object visible; one during the renames (which only
+        move files within their directory) leaves the objects renamed before it, each whole.
         """
         temps: list[str] = []
         renames: list[tuple[str, str]] = []
