@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 _PACKAGES = {"model": ("trimesh", "vtk"), "document": ("pypdfium2",)}
 MIB: Final = 1024 * 1024
+# How often a wait for outcomes checks that the pools holding its jobs are alive: pebble
+# can lose a job sent just as its pool broke, leaving its future unsettled for ever.
+LIVENESS_POLL_SECONDS: Final = 0.5
 # Video, 3D and PDF jobs run their decoders in child processes, each call under the same
 # wall-clock limit (a probe, up to a few poster tries, the web encode, the HLS encode), so
 # their job's own limit is a backstop this many times longer, for a hang between calls.
@@ -374,8 +377,8 @@ class PixelPool:
         )
         try:
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
+                done, _ = wait(running, LIVENESS_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for future in done | self._stranded(running):
                     scheduled = running.pop(future)
                     outcome = self._settle(future, scheduled)
                     if outcome is None:
@@ -387,9 +390,21 @@ class PixelPool:
             for future in running:
                 future.cancel()
 
+    @staticmethod
+    def _stranded(running: dict[Future[RenderOutcome], _Scheduled]) -> set[Future[RenderOutcome]]:
+        """Jobs whose pool broke or was stopped without settling them.
+
+        Pebble settles every job it had registered when its pool breaks, but a job still
+        on its way to the pool's scheduler thread at that moment is never run or settled.
+        """
+        return {f for f, entry in running.items() if not f.done() and not entry.pool.active}
+
     def _settle(self, future: Future[RenderOutcome], scheduled: _Scheduled) -> RenderOutcome | None:
         """The job's outcome, its limit's failure, or ``None`` when it should go once more."""
         job = scheduled.job
+        if not future.done():  # stranded by a broken pool: as if pebble had said so
+            future.cancel()
+            return self._after_broken_pool(scheduled)
         try:
             return future.result()
         except JobTimeoutError:
@@ -405,12 +420,16 @@ class PixelPool:
             message = f"the decoder went over the worker's memory limit{limit}"
             return RenderOutcome(job.blob_id, None, "out_of_memory", message, 0.0)
         except BrokenProcessPool:
-            with self._lock:
-                self._replace(scheduled.pool)
-            if not scheduled.resent:
-                return None
-            message = "the pixel workers died before the job could run"
-            return RenderOutcome(job.blob_id, None, "worker_crashed", message, 0.0)
+            return self._after_broken_pool(scheduled)
+
+    def _after_broken_pool(self, scheduled: _Scheduled) -> RenderOutcome | None:
+        """Replace the broken pool; ``None`` to send the job once more, else its failure."""
+        with self._lock:
+            self._replace(scheduled.pool)
+        if not scheduled.resent:
+            return None
+        message = "the pixel workers died before the job could run"
+        return RenderOutcome(scheduled.job.blob_id, None, "worker_crashed", message, 0.0)
 
     def close(self) -> None:
         """Let the jobs in flight finish (each within its limit), then stop the workers."""

@@ -9,9 +9,12 @@ import dataclasses
 import hashlib
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
+from pebble.pool.base_pool import PoolStatus, Task
+from pebble.pool.process import PoolManager
 
 from mediamill.media import samples
 from mediamill.media.errors import MediaError, ProcessingError, ValidationError
@@ -54,6 +57,33 @@ def test_a_worker_lost_between_jobs_is_replaced() -> None:
 
         (recovered,) = pool.render([image_job(2, samples.photo_jpeg(400, 300, seed=3))])
         assert recovered.rendition is not None
+
+
+def test_a_job_sent_as_the_pool_breaks_is_sent_again() -> None:
+    """Pebble never settles a job its scheduler thread takes after the pool broke.
+
+    The worker dies between the job's hand-over and its scheduling, the order a loaded
+    machine produced once: the job goes to a fresh pool instead of waiting for ever.
+    """
+    original = PoolManager.schedule
+    pending: list[int] = []
+
+    def break_first(manager: PoolManager, task: Task) -> None:
+        if pending:
+            os.kill(pending.pop(), signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while manager.context.status != PoolStatus.ERROR and time.monotonic() < deadline:
+                time.sleep(0.01)
+        original(manager, task)
+
+    with PixelPool(1) as pool:
+        (first,) = pool.render([image_job(1, samples.photo_jpeg(400, 300, seed=1))], worker_pid)
+        pending.append(int(first.error_message or 0))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(PoolManager, "schedule", break_first)
+            (recovered,) = pool.render([image_job(2, samples.photo_jpeg(400, 300, seed=3))])
+    assert not pending
+    assert recovered.rendition is not None
 
 
 @pytest.mark.parametrize(
