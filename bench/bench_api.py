@@ -280,6 +280,9 @@ def api_server(
         # Production topology: runs are created on the Prefect server for workers (none run
         # here, so they queue); the API process never executes flows itself.
         MEDIAMILL_DISPATCH="deployments",
+        # The lines measure acceptance: every first delivery is kept, however far run
+        # creation falls behind, instead of the default's 503 past 256 waiting starts.
+        MEDIAMILL_DISPATCH_BACKLOG=str(2 * WEBHOOK_POOL),
         MEDIAMILL_API_PUBLIC_URL=f"http://127.0.0.1:{port}",
         PREFECT_API_URL=prefect_api_url,
         PREFECT_HOME=str(home / "prefect"),

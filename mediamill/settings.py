@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     dispatch_wait_ms: int = Field(
         25, ge=0, description="How long an API answer waits for Prefect to create its run."
     )
+    dispatch_backlog: int = Field(
+        256,
+        gt=0,
+        description="Runs waiting to start before new API events are refused (503, Retry-After).",
+    )
     graphql_introspection: bool = Field(True, description="Serve GraphQL schema introspection.")
     graphql_max_depth: int = Field(8, gt=0, description="Deepest GraphQL selection accepted.")
     graphql_max_first: int = Field(100, gt=0, description="Largest page a connection serves.")

@@ -15,6 +15,7 @@ Two ways, chosen by ``MEDIAMILL_DISPATCH``:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -31,6 +32,9 @@ from mediamill.settings import Settings
 logger = logging.getLogger(__name__)
 # Run starts the launcher remembers to judge whether an answer should wait for the next.
 RECENT_STARTS = 16
+# Bounds of the Retry-After a refusal suggests: its estimate of the backlog's drain time.
+MIN_RETRY_AFTER_SECONDS = 1
+MAX_RETRY_AFTER_SECONDS = 300
 
 INGEST_UPLOAD_DEPLOYMENT = "ingest-upload/ingest-upload"
 ENTITY_CLEANUP_DEPLOYMENT = "entity-cleanup/entity-cleanup"
@@ -60,7 +64,14 @@ class CleanupJob:
 
 
 class DispatchError(RuntimeError):
-    """The run could not be started; the caller answers 503 so the sender retries."""
+    """The run could not be started; the caller answers 503 so the sender retries.
+
+    ``retry_after`` is the seconds the sender should wait, when there is an estimate.
+    """
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Dispatcher(Protocol):
@@ -187,6 +198,10 @@ class Launcher:
     Two threads by default: Prefect's server creates runs one database transaction at a
     time, and more concurrent creations only contend for it (on its SQLite test server
     here, 13 to 18 runs/s from 2 threads, 8 runs/s from 8).
+
+    A start still waiting is an accepted event held only in this process's memory, and
+    shutdown waits for each of them. So at most ``max_backlog`` wait: past that, ``admit``
+    refuses new events (503 with Retry-After) until Prefect catches up.
     """
 
     def __init__(
@@ -194,8 +209,10 @@ class Launcher:
         wait_seconds: float,
         threads: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        max_backlog: int = 256,
     ) -> None:
         self.wait_seconds = wait_seconds
+        self.max_backlog = max_backlog
         self._threads = threads
         self._clock = clock
         self._executor = ThreadPoolExecutor(
@@ -237,14 +254,36 @@ class Launcher:
                 self._settling = [f for f in self._settling if not f.done()] + [settled]
             return None
 
+    def admit(self) -> None:
+        """Refuse a new event while ``max_backlog`` starts are waiting: DispatchError.
+
+        Called before the event is claimed or anything is written, so the sender's retry
+        is a first delivery. Its ``retry_after`` is the time the waiting starts should take.
+        """
+        with self._lock:
+            waiting = self._in_flight
+            if waiting < self.max_backlog:
+                return
+            typical = self._typical_start() or 1.0
+        estimate = math.ceil(waiting * typical / self._threads)
+        retry_after = min(MAX_RETRY_AFTER_SECONDS, max(MIN_RETRY_AFTER_SECONDS, estimate))
+        raise DispatchError(
+            f"{waiting} runs are already waiting to start; retry in {retry_after} s",
+            retry_after=retry_after,
+        )
+
+    def _typical_start(self) -> float | None:
+        """The median of the recent start times, if any (called under the lock)."""
+        if not self._recent:
+            return None
+        return sorted(self._recent)[len(self._recent) // 2]
+
     def _expect_in_time(self) -> bool:
         """Whether a run started now should exist within the wait (called under the lock)."""
         if self._in_flight >= self._threads:
             return False  # it would queue behind the starts already running
-        if not self._recent:
-            return True
-        typical = sorted(self._recent)[len(self._recent) // 2]
-        return typical <= self.wait_seconds
+        typical = self._typical_start()
+        return typical is None or typical <= self.wait_seconds
 
     def _timed(self, start: Callable[[], uuid.UUID]) -> uuid.UUID:
         began = self._clock()

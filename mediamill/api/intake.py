@@ -50,6 +50,7 @@ def start_upload(
     """Create the pending media and start its run; raises DispatchError (media failed)."""
     if event is not None and (seen := _seen_before(services, workspace_id, event)) is not None:
         return seen
+    services.launcher.admit()
     with services.writing() as session:
         delivery = None
         if event is not None:
@@ -121,6 +122,7 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
     """Start the ``entity-cleanup`` run of an entity-deleted event, once per event id."""
     if (seen := _seen_before(services, workspace_id, event)) is not None:
         return seen
+    services.launcher.admit()
     with services.writing() as session:
         delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
         if delivery is None:

@@ -70,7 +70,10 @@ class Services:
             read_sessions=make_read_session_factory(engine),
             store=store,
             dispatcher=dispatcher or make_dispatcher(settings),
-            launcher=Launcher(wait_seconds=settings.dispatch_wait_ms / 1000),
+            launcher=Launcher(
+                wait_seconds=settings.dispatch_wait_ms / 1000,
+                max_backlog=settings.dispatch_backlog,
+            ),
             ticket_key=server_key(settings),
             files_base=files_base,
         )

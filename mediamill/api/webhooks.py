@@ -134,11 +134,23 @@ class Invalid(BaseModel):
     detail: str | list[dict[str, Any]]
 
 
+# Retry-After of a 503 whose cause gives no estimate (Prefect refused or was unreachable).
+RETRY_AFTER_SECONDS = 30
+
 _REFUSED: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing, tampered or stale signature"},
     413: {"model": Problem, "description": "Body too large"},
     422: {"model": Invalid, "description": "A signed body that is not a valid event"},
-    503: {"model": Problem, "description": "The run could not be started; retry later"},
+    503: {
+        "model": Problem,
+        "description": "The run could not be started, or too many wait to start; retry later",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before sending the event again",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
 }
 
 
@@ -273,7 +285,7 @@ def _start_upload(
     try:
         started = intake.start_upload(services, workspace_id, job, entity, event)
     except DispatchError as error:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
+        raise _unavailable(error) from error
     return _accepted(event.id, started)
 
 
@@ -283,8 +295,16 @@ def _start_cleanup(
     try:
         started = intake.start_cleanup(services, workspace_id, job, event)
     except DispatchError as error:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
+        raise _unavailable(error) from error
     return _accepted(event.id, started)
+
+
+def _unavailable(error: DispatchError) -> HTTPException:
+    """503 with the Retry-After the refusal estimated, or a default when Prefect failed."""
+    retry_after = error.retry_after or RETRY_AFTER_SECONDS
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, str(error), headers={"Retry-After": str(retry_after)}
+    )
 
 
 @router.post(

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,16 +53,24 @@ class SlowDispatcher:
 
 
 @contextmanager
-def _app(dispatcher: SlowDispatcher, wait_ms: int) -> Iterator[tuple[TestClient, Services]]:
-    settings = get_settings(api_public_url="http://testserver", dispatch_wait_ms=wait_ms)
+def _app(
+    dispatcher: SlowDispatcher, wait_ms: int, backlog: int = 256
+) -> Iterator[tuple[TestClient, Services]]:
+    settings = get_settings(
+        api_public_url="http://testserver", dispatch_wait_ms=wait_ms, dispatch_backlog=backlog
+    )
     app = create_app(settings, dispatcher=dispatcher)
     with TestClient(app) as client:
         yield client, services_of(app.state)
 
 
-def _upload(client: TestClient, services: Services, event_id: str) -> dict[str, object]:
+def _secret(services: Services) -> str:
     with services.writing() as session:
-        secret = access.create_webhook_secret(session, "acme")
+        return access.create_webhook_secret(session, "acme")
+
+
+def _send_upload(client: TestClient, services: Services, event_id: str, secret: str) -> Any:
+    """POST a signed upload.completed event; the response as it came."""
     api = Api(client, services, dispatcher=None)  # type: ignore[arg-type]
     event = {
         "id": event_id,
@@ -69,8 +78,11 @@ def _upload(client: TestClient, services: Services, event_id: str) -> dict[str, 
         "workspace": "acme",
         "url": "https://images.example.com/a.jpg",
     }
-    body = json.dumps(event).encode()
-    response = api.webhook("/webhooks/uploads", body, secret)
+    return api.webhook("/webhooks/uploads", json.dumps(event).encode(), secret)
+
+
+def _upload(client: TestClient, services: Services, event_id: str) -> dict[str, object]:
+    response = _send_upload(client, services, event_id, _secret(services))
     assert response.status_code == 202, response.text
     answer: dict[str, object] = response.json()
     return answer
@@ -122,6 +134,33 @@ def test_a_run_that_fails_to_start_after_the_answer_fails_its_media() -> None:
             assert media.error_code == "dispatch_failed"
             # The sender was told 202: a redelivery is a duplicate, not a second media.
             assert session.scalar(select(WebhookDelivery.event_id)) == "evt_lost"
+
+
+@pytest.mark.usefixtures("home")
+def test_a_full_backlog_refuses_new_events_before_writing_and_still_answers_redeliveries() -> None:
+    dispatcher = SlowDispatcher(delay=1.0)
+    with _app(dispatcher, wait_ms=0, backlog=1) as (client, services):
+        secret = _secret(services)
+        accepted = _send_upload(client, services, "evt_first", secret)
+        assert accepted.status_code == 202, accepted.text
+        first = accepted.json()
+        assert first["run_id"] is None  # its start is the one waiting
+
+        refused = _send_upload(client, services, "evt_second", secret)
+        assert refused.status_code == 503, refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "waiting to start" in refused.json()["detail"]
+        with services.reading() as session:
+            # Nothing of the refused event was kept: its retry is a first delivery.
+            assert session.scalars(select(WebhookDelivery.event_id)).all() == ["evt_first"]
+            assert len(session.scalars(select(Media)).all()) == 1
+
+        again = _send_upload(client, services, "evt_first", secret)
+        assert again.status_code == 200, again.text  # a redelivery needs no start
+        assert again.json()["media_id"] == first["media_id"]
+
+        services.launcher.wait(timeout=10)
+        assert _send_upload(client, services, "evt_second", secret).status_code == 202
 
 
 def test_launcher_answers_within_its_budget(tmp_path: Path) -> None:
@@ -201,3 +240,30 @@ def test_an_answer_does_not_wait_behind_starts_that_hold_every_thread() -> None:
         launcher.close()
     assert answers == [RUN_ID]  # the first one still waited: a thread was free for it
     assert settled == [(RUN_ID, None)]
+
+
+def test_a_refusal_suggests_the_time_the_waiting_starts_should_take() -> None:
+    ticks = itertools.count(step=60.0)  # on this clock every start takes 60 s
+    launcher = Launcher(wait_seconds=30.0, threads=2, clock=lambda: next(ticks), max_backlog=2)
+    release = _released_after(1.0)
+    settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
+
+    def start() -> uuid.UUID:
+        release.wait(timeout=30)
+        return RUN_ID
+
+    try:
+        launcher.admit()  # nothing waiting
+        # Nothing known yet: this answer waits for its run, and records a 60 s start.
+        assert launcher.launch(lambda: RUN_ID, lambda *o: settled.append(o)) == RUN_ID
+        for _ in range(2):
+            assert launcher.launch(start, lambda *o: settled.append(o)) is None
+        with pytest.raises(DispatchError) as refused:
+            launcher.admit()
+        # Two starts waiting, 60 s each, on two threads.
+        assert refused.value.retry_after == 60
+        launcher.wait(timeout=30)
+        launcher.admit()  # drained: admitted again
+    finally:
+        launcher.close()
+    assert settled == [(RUN_ID, None)] * 2

@@ -766,6 +766,7 @@ def test_dispatch_failure_is_503_and_the_retry_runs(
     response = api.webhook(UPLOADS, upload_event(), secret)
     assert response.status_code == 503, response.text
     assert "Prefect is down" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "30"
     with api.services.reading() as session:
         (failed,) = session.scalars(select(Media)).all()
         assert failed.status == MediaStatus.failed
