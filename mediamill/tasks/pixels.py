@@ -397,7 +397,11 @@ class PixelPool:
         Pebble settles every job it had registered when its pool breaks, but a job still
         on its way to the pool's scheduler thread at that moment is never run or settled.
         """
-        return {f for f, entry in running.items() if not f.done() and not entry.pool.active}
+        broken = {entry.pool for entry in running.values()}
+        broken = {pool for pool in broken if not pool.active}
+        if not broken:
+            return set()
+        return {f for f, entry in running.items() if entry.pool in broken and not f.done()}
 
     def _settle(self, future: Future[RenderOutcome], scheduled: _Scheduled) -> RenderOutcome | None:
         """The job's outcome, its limit's failure, or ``None`` when it should go once more."""
