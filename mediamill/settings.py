@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Runs waiting to start before new API events are refused (503, Retry-After).",
     )
+    dispatch_shutdown_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long a stopping API lets waiting run starts finish before failing them.",
+    )
     graphql_introspection: bool = Field(True, description="Serve GraphQL schema introspection.")
     graphql_max_depth: int = Field(8, gt=0, description="Deepest GraphQL selection accepted.")
     graphql_max_first: int = Field(100, gt=0, description="Largest page a connection serves.")

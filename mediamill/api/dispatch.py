@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_for_all
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -199,9 +200,11 @@ class Launcher:
     time, and more concurrent creations only contend for it (on its SQLite test server
     here, 13 to 18 runs/s from 2 threads, 8 runs/s from 8).
 
-    A start still waiting is an accepted event held only in this process's memory, and
-    shutdown waits for each of them. So at most ``max_backlog`` wait: past that, ``admit``
-    refuses new events (503 with Retry-After) until Prefect catches up.
+    A start still waiting is an accepted event held only in this process's memory. So at
+    most ``max_backlog`` wait: past that, ``admit`` refuses new events (503 with
+    Retry-After) until Prefect catches up. At shutdown they get ``shutdown_seconds`` to
+    start; the ones still queued then are settled as failed (``STOPPED_BEFORE_START``), so a
+    stop never hangs on a Prefect that is gone.
     """
 
     def __init__(
@@ -210,9 +213,11 @@ class Launcher:
         threads: int = 2,
         clock: Callable[[], float] = time.monotonic,
         max_backlog: int = 256,
+        shutdown_seconds: float = 10.0,
     ) -> None:
         self.wait_seconds = wait_seconds
         self.max_backlog = max_backlog
+        self.shutdown_seconds = shutdown_seconds
         self._threads = threads
         self._clock = clock
         self._executor = ThreadPoolExecutor(
@@ -220,6 +225,7 @@ class Launcher:
         )
         self._lock = threading.Lock()
         self._settling: list[Future[None]] = []
+        self._starts: set[Future[uuid.UUID]] = set()
         self._in_flight = 0
         self._recent: deque[float] = deque(maxlen=RECENT_STARTS)
 
@@ -238,6 +244,9 @@ class Launcher:
             with self._lock:
                 self._in_flight -= 1
             raise
+        with self._lock:
+            self._starts.add(future)
+        future.add_done_callback(self._forget_start)
         try:
             return future.result(timeout=wait)
         except FutureTimeout:
@@ -295,16 +304,35 @@ class Launcher:
                 self._in_flight -= 1
                 self._recent.append(took)
 
+    def _forget_start(self, future: Future[uuid.UUID]) -> None:
+        with self._lock:
+            self._starts.discard(future)
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until every launch answered without its run has been settled (tests)."""
         for future in list(self._settling):
             future.result(timeout=timeout)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        """Give the waiting starts ``shutdown_seconds``, then settle the queued ones as failed.
+
+        The starts already running are waited for: each ends within Prefect's client
+        timeouts and retries. One still queued would wait behind every other, so it is
+        cancelled, and its ``settle`` hears ``STOPPED_BEFORE_START``.
+        """
+        with self._lock:
+            waiting = list(self._starts)
+        wait_for_all(waiting, timeout=self.shutdown_seconds)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.wait()
+
+
+STOPPED_BEFORE_START = "the API stopped before the run could be created"
 
 
 def _outcome(future: Future[uuid.UUID]) -> tuple[uuid.UUID | None, DispatchError | None]:
+    if future.cancelled():  # still queued when the launcher closed
+        return None, DispatchError(STOPPED_BEFORE_START)
     error = future.exception()
     if error is None:
         return future.result(), None

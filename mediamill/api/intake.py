@@ -137,8 +137,11 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
     def settle(run_id: uuid.UUID | None, error: DispatchError | None) -> None:
         if run_id is not None:
             record(run_id)
-        else:
-            logger.error("entity cleanup for event %s never started: %s", event.id, error)
+            return
+        logger.error("entity cleanup for event %s never started: %s", event.id, error)
+        with services.writing() as session:
+            # A redelivery of the event can then run it, instead of counting as a duplicate.
+            access.forget_delivery(session, delivery_id)
 
     try:
         run_id = services.launcher.launch(

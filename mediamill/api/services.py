@@ -73,6 +73,7 @@ class Services:
             launcher=Launcher(
                 wait_seconds=settings.dispatch_wait_ms / 1000,
                 max_backlog=settings.dispatch_backlog,
+                shutdown_seconds=settings.dispatch_shutdown_seconds,
             ),
             ticket_key=server_key(settings),
             files_base=files_base,

@@ -17,7 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mediamill.api.app import create_app
-from mediamill.api.dispatch import CleanupJob, DispatchError, Launcher, UploadJob
+from mediamill.api.dispatch import (
+    STOPPED_BEFORE_START,
+    CleanupJob,
+    DispatchError,
+    Launcher,
+    UploadJob,
+)
 from mediamill.api.services import Services, services_of
 from mediamill.catalog import access
 from mediamill.catalog.models import Media, MediaStatus, WebhookDelivery
@@ -54,10 +60,13 @@ class SlowDispatcher:
 
 @contextmanager
 def _app(
-    dispatcher: SlowDispatcher, wait_ms: int, backlog: int = 256
+    dispatcher: SlowDispatcher, wait_ms: int, backlog: int = 256, shutdown_seconds: float = 10.0
 ) -> Iterator[tuple[TestClient, Services]]:
     settings = get_settings(
-        api_public_url="http://testserver", dispatch_wait_ms=wait_ms, dispatch_backlog=backlog
+        api_public_url="http://testserver",
+        dispatch_wait_ms=wait_ms,
+        dispatch_backlog=backlog,
+        dispatch_shutdown_seconds=shutdown_seconds,
     )
     app = create_app(settings, dispatcher=dispatcher)
     with TestClient(app) as client:
@@ -267,3 +276,47 @@ def test_a_refusal_suggests_the_time_the_waiting_starts_should_take() -> None:
     finally:
         launcher.close()
     assert settled == [(RUN_ID, None)] * 2
+
+
+def test_closing_fails_the_starts_still_queued_after_its_grace() -> None:
+    launcher = Launcher(wait_seconds=0.0, threads=1, shutdown_seconds=0.2)
+    release = _released_after(3.0)
+    settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
+
+    def start() -> uuid.UUID:
+        release.wait(timeout=30)
+        return RUN_ID
+
+    assert launcher.launch(start, lambda *o: settled.append(o)) is None  # running
+    assert launcher.launch(lambda: RUN_ID, lambda *o: settled.append(o)) is None  # queued
+    launcher.close()  # the queued one is failed after 0.2 s; the running one ends at 3 s
+
+    stopped = [error for run, error in settled if run is None]
+    assert [str(error) for error in stopped] == [STOPPED_BEFORE_START]
+    assert (RUN_ID, None) in settled
+    assert len(settled) == 2
+
+
+@pytest.mark.usefixtures("home")
+def test_an_api_stopping_with_starts_queued_fails_their_media_and_forgets_their_cleanups() -> None:
+    dispatcher = SlowDispatcher(delay=3.0)
+    with _app(dispatcher, wait_ms=0, shutdown_seconds=0.1) as (client, services):
+        secret = _secret(services)
+        uploads = [_send_upload(client, services, f"evt_up_{n}", secret) for n in range(3)]
+        assert [r.status_code for r in uploads] == [202, 202, 202]
+        api = Api(client, services, dispatcher=None)  # type: ignore[arg-type]
+        body = {"id": "evt_gone", "type": "entity.deleted", "workspace": "acme"}
+        body["entity"] = {"type": "product", "id": "42"}  # type: ignore[assignment]
+        cleanup = api.webhook("/webhooks/entities", json.dumps(body).encode(), secret)
+        assert cleanup.status_code == 202, cleanup.text
+    # Two starts ran on the launcher's two threads; the other two were still queued.
+    with services.reading() as session:
+        statuses = {
+            media.id: (media.status, media.error_message)
+            for media in session.scalars(select(Media))
+        }
+        kept = set(session.scalars(select(WebhookDelivery.event_id)))
+    ids = [uuid.UUID(r.json()["media_id"]) for r in uploads]
+    assert [statuses[i][0] for i in ids[:2]] == [MediaStatus.pending] * 2  # their runs exist
+    assert statuses[ids[2]] == (MediaStatus.failed, STOPPED_BEFORE_START)
+    assert kept == {"evt_up_0", "evt_up_1", "evt_up_2"}  # the cleanup's redelivery runs it
