@@ -36,7 +36,7 @@ class ProgressTracker:
         with self._lock:
             self.done = min(self.total, self.done + count)
             done = self.done
-            percent = 100 * done // self.total
+            percent = 100 * done // self.total if self.total else 100
             # Coarse steps: an API call per asset would cost the server more than it shows.
             step_reached = percent >= self._reported_percent + ARTIFACT_STEP or percent == 100
             report = step_reached and percent > self._reported_percent
