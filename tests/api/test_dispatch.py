@@ -147,7 +147,7 @@ def test_a_run_that_fails_to_start_after_the_answer_fails_its_media() -> None:
 
 @pytest.mark.usefixtures("home")
 def test_a_full_backlog_refuses_new_events_before_writing_and_still_answers_redeliveries() -> None:
-    dispatcher = SlowDispatcher(delay=1.0)
+    dispatcher = SlowDispatcher(delay=3.0)
     with _app(dispatcher, wait_ms=0, backlog=1) as (client, services):
         secret = _secret(services)
         accepted = _send_upload(client, services, "evt_first", secret)
