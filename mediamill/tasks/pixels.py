@@ -397,8 +397,8 @@ class PixelPool:
         Pebble settles every job it had registered when its pool breaks, but a job still
         on its way to the pool's scheduler thread at that moment is never run or settled.
         """
-        broken = {entry.pool for entry in running.values()}
-        broken = {pool for pool in broken if not pool.active}
+        pools = {entry.pool for entry in running.values()}
+        broken = {pool for pool in pools if not pool.active}
         if not broken:
             return set()
         return {f for f, entry in running.items() if entry.pool in broken and not f.done()}
