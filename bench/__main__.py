@@ -76,6 +76,8 @@ def main() -> None:
         ("bench_video", ()),
         ("bench_mesh", ()),
         ("bench_isolation", ()),
+        # How long the machine stalls a ready process: the floor under the API's p99 lines.
+        ("bench_stalls", ()),
         # recentMedia and webhooks under load, then the sweeps over the same seeded catalogs.
         ("bench_api", ("--sweeps", "--duration", str(WRK_SECONDS))),
     ):

@@ -2,8 +2,8 @@
 
 For each backend (SQLite, PostgreSQL) the catalog is seeded (`bench.seed`: about half of the
 rows in the measured workspace, variants and all), the real server is started as it runs in
-production (``uvicorn --factory mediamill.api.app:create_app``, one worker process) and
-``wrk`` drives it for ``--duration`` seconds per line, 2 threads and 8 connections:
+production (``uvicorn --factory mediamill.api.app:create_app``, one worker process per core)
+and ``wrk`` drives it for ``--duration`` seconds per line, 2 threads and 8 connections:
 
 - ``recentMedia(first: 20)``: the newest page, with variants, as the picker asks for it;
 - the same filtered by ``mediaType: IMAGE``;
@@ -25,6 +25,12 @@ wrk keeps 8 requests in flight (a closed loop): latency includes the wait behind
 7, and it counts only answers received within the run, so up to 8 requests still waiting at
 its end are missing from a line (the ``answers`` column shows how many were counted).
 
+uvicorn's worker processes share one listening socket, and the first to wake accepts every
+connection waiting (uvloop accepts until none is left), so a line can run with most of its
+connections on one process and the other core half idle. Each line reports that spread
+(``connections``, read from ``/proc`` half-way through the line), and starts a second after
+the previous one, so that line's last requests are no longer being served.
+
 With ``--sweeps`` (as ``make bench`` runs it), `bench.bench_sweeps` then times the scheduled
 sweeps over the same seeded catalogs, once nothing reads them any more.
 """
@@ -45,6 +51,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +74,8 @@ WORKSPACE_USER = "bench-user"
 WEBHOOK_POOL = 20_000
 # Events accepted before the duplicate-delivery line, then re-sent over and over.
 DUPLICATE_EVENTS = 40
+# Pause before each line: the previous line's last requests are served before wrk connects.
+SETTLE_SECONDS = 1.0
 
 NODE = (
     "id status filename mediaType width height placeholder "
@@ -251,6 +260,53 @@ def run_wrk(
         check=True,
     )
     return parse_wrk(done.stdout)
+
+
+def established_inodes(port: int, table: str) -> set[int]:
+    """Socket inodes of the established TCP connections to local ``port``.
+
+    ``table`` is the text of ``/proc/net/tcp`` (or ``tcp6``): state ``01`` is ESTABLISHED.
+    """
+    inodes = set()
+    for row in table.splitlines():
+        fields = row.split()
+        if len(fields) < 10 or fields[3] != "01":
+            continue
+        if int(fields[1].rpartition(":")[2], 16) == port:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The server's worker processes: children of uvicorn's supervisor started by spawn."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+            if parent == supervisor and b"spawn_main" in command:
+                found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def connections_per_process(port: int, pids: list[int]) -> list[int]:
+    """How many established connections to ``port`` each process holds (Linux ``/proc``)."""
+    tables = [Path("/proc/net") / name for name in ("tcp", "tcp6")]
+    inodes: set[int] = set()
+    for table in tables:
+        with contextlib.suppress(OSError):
+            inodes |= established_inodes(port, table.read_text())
+    counts = []
+    for pid in pids:
+        held = 0
+        with contextlib.suppress(OSError):
+            for descriptor in os.scandir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(descriptor.path)
+                    if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                        held += 1
+        counts.append(held)
+    return counts
 
 
 # --------------------------------------------------------------------------- server
@@ -494,6 +550,8 @@ class Line:
     name: str
     result: WrkResult
     goal: bool = True
+    # Connections each server process held half-way through the line.
+    connections: list[int] = field(default_factory=list)
 
 
 def bench_backend(
@@ -509,6 +567,8 @@ def bench_backend(
     lines: list[Line] = []
     with api_server(catalog_url, workdir / f"home-{backend}", prefect_api_url) as server:
         base = server.base_url
+        port = int(base.rpartition(":")[2])
+        workers = worker_pids(server.process.pid)
         recent = recent_media_query(f"first: {PAGE}")
         images = recent_media_query(f"first: {PAGE}, mediaType: IMAGE")
         # A cursor the API itself handed out, half-way down the workspace's live media.
@@ -528,8 +588,13 @@ def bench_backend(
             if connections != CONNECTIONS:
                 name = f"{name}, {connections} connections"
             print(f"[{backend}] wrk {duration}s: {name}", flush=True)
-            result = run_wrk(url, script, duration, workdir, connections)
-            lines.append(Line(name, result, goal))
+            time.sleep(SETTLE_SECONDS)
+            with ThreadPoolExecutor(max_workers=1) as load:
+                running = load.submit(run_wrk, url, script, duration, workdir, connections)
+                time.sleep(duration / 2)
+                spread = connections_per_process(port, workers)
+                result = running.result()
+            lines.append(Line(name, result, goal, spread))
             return result
 
         floor = measure("GET /healthz", f"{base}/healthz", _LUA_COUNTS, goal=False)
@@ -613,6 +678,7 @@ def bench_backend(
                 "p90": round(line.result.p90, 2),
                 "rps": round(line.result.rps, 1),
                 "requests": line.result.requests,
+                "connections_per_process": line.connections,
                 "statuses": {str(k): v for k, v in sorted(line.result.statuses.items())},
                 "seed_seconds": round(seeded.total_seconds, 1),
             }
@@ -640,10 +706,15 @@ def machine_facts() -> str:
     return f"{os.cpu_count()} cores ({cpu}), load average {load}, Python {python}"
 
 
+def spread_text(connections: list[int]) -> str:
+    """``3/5``: connections per server process, fewest first; ``?`` when not read."""
+    return "/".join(str(n) for n in sorted(connections)) or "?"
+
+
 def print_lines(backend: str, lines: list[Line]) -> None:
     width = max(len(line.name) for line in lines)
     heading = f"{backend}:"
-    print(f"\n{heading:<{width}}   p50 ms   p90 ms   p99 ms    req/s  answers")
+    print(f"\n{heading:<{width}}   p50 ms   p90 ms   p99 ms    req/s  connections  answers")
     for line in lines:
         r = line.result
         answers = " ".join(f"{code}x{n}" for code, n in sorted(r.statuses.items()))
@@ -651,7 +722,7 @@ def print_lines(backend: str, lines: list[Line]) -> None:
         extra += f" socket-errors {r.socket_errors}" if r.socket_errors else ""
         print(
             f"{line.name:<{width}} {r.p50:>8.2f} {r.p90:>8.2f} {r.p99:>8.2f} {r.rps:>8.1f}  "
-            f"{answers}{extra}"
+            f"{spread_text(line.connections):>11}  {answers}{extra}"
         )
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bench_api import _lua_string, parse_wrk, recent_media_query
+from bench.bench_api import (
+    _lua_string,
+    established_inodes,
+    parse_wrk,
+    recent_media_query,
+    spread_text,
+)
 
 WRK_OUTPUT = """\
 Running 20s test @ http://127.0.0.1:41234/graphql
@@ -52,3 +58,28 @@ def test_lua_string_cannot_be_closed_by_its_content() -> None:
     assert _lua_string("plain") == "[[plain]]"
     assert _lua_string("a]]b]=]c") == "[==[a]]b]=]c]==]"
     assert "recentMedia(first: 20)" in recent_media_query("first: 20")
+
+
+# /proc/net/tcp as Linux prints it: a header, then one socket per row (ports in hex).
+PROC_NET_TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1
+   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 2222 1
+   2: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3333 1
+   3: 0100007F:1F90 0100007F:C351 06 00000000:00000000 00:00000000 00000000     0        0 0 1
+   4: 0100007F:1F90 0100007F:C352 01 00000000:00000000 00:00000000 00000000     0        0 4444 1
+"""
+
+
+def test_established_inodes_keeps_established_connections_to_the_port_only() -> None:
+    # 0x1F90 is 8080: the listener (0A), the client's own end (local port 50000) and a
+    # TIME_WAIT socket (06) are not connections a server process holds.
+    assert established_inodes(8080, PROC_NET_TCP) == {2222, 4444}
+    assert established_inodes(50000, PROC_NET_TCP) == {3333}
+    assert established_inodes(9999, PROC_NET_TCP) == set()
+
+
+def test_spread_text_lists_connections_per_process_fewest_first() -> None:
+    assert spread_text([5, 3]) == "3/5"
+    assert spread_text([0, 8]) == "0/8"
+    assert spread_text([]) == "?"
