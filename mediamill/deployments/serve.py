@@ -9,6 +9,7 @@ server too when this command started it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,14 +103,22 @@ def start_api(served: Served, host: str, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process group at once, then SIGKILL whatever is left after the grace.
+
+    All at once, so Ctrl-C waits for the slowest child, not for the sum of them.
+    """
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in running:
         try:
-            process.wait(STOP_TIMEOUT_S)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
@@ -138,8 +147,7 @@ def serve(
         announce("Stopping the API and the worker")
         return 0
     finally:
-        for child in children:
-            stop_process(child)
+        stop_processes(children)
         signal.signal(signal.SIGTERM, previous)
         if served.started_server:
             announce("Stopping the Prefect server this command started")

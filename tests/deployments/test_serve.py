@@ -22,12 +22,15 @@ import httpx
 import pytest
 
 from mediamill.api.signatures import sign
+from mediamill.deployments import local_server, serve
 from mediamill.media import samples
 from mediamill.settings import get_settings
 from mediamill.storage.factory import open_store
 
 BIN = Path(sys.executable).parent
 WAIT_S = 240.0
+# What Ctrl-C may take by design: the children's grace period, then the server's, then exit.
+STOP_BUDGET_S = serve.STOP_TIMEOUT_S + local_server.STOP_TIMEOUT_S + 30.0
 
 
 def _free_port() -> int:
@@ -127,7 +130,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             # group of its own); SIGKILL only if it does not exit.
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=60)
+                process.wait(timeout=STOP_BUDGET_S)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -135,6 +138,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
             [str(BIN / "mediamill"), "server", "stop"], env=env, capture_output=True, check=False
         )
         log.close()
+
+
+def _left(served: Served) -> str:
+    """The processes of this serve still alive, with their state, for a failure message."""
+    listing = subprocess.run(
+        ["ps", "-eo", "pid,ppid,pgid,stat,etime,args"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    home = served.env["MEDIAMILL_HOME"]
+    mine = [row for row in listing[1:] if home in row or str(served.process.pid) in row.split()]
+    return "\n".join([*listing[:1], *mine])
 
 
 def _media(home: Path) -> list[dict[str, Any]]:
@@ -177,7 +190,11 @@ def test_an_upload_event_triggers_an_ingest_and_ctrl_c_stops_everything(
     assert (media["filename"], media["status"]) == ("red shoe.jpg", "ready")
 
     served.process.send_signal(signal.SIGINT)
-    assert served.process.wait(timeout=60) == 0
+    try:
+        code = served.process.wait(timeout=STOP_BUDGET_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"serve still running {STOP_BUDGET_S:.0f} s after Ctrl-C:\n{_left(served)}")
+    assert code == 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{served.api}/health", timeout=2)
 
