@@ -142,9 +142,15 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 def _left(served: Served) -> str:
     """The processes of this serve still alive, with their state, for a failure message."""
-    listing = subprocess.run(
-        ["ps", "-eo", "pid,ppid,pgid,stat,etime,args"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()
+    try:
+        listing = subprocess.run(
+            ["ps", "-eo", "pid,ppid,pgid,stat,etime,args"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.splitlines()
+    except FileNotFoundError:
+        return "(no ps on this machine to list them)"
     home = served.env["MEDIAMILL_HOME"]
     mine = [row for row in listing[1:] if home in row or str(served.process.pid) in row.split()]
     return "\n".join([*listing[:1], *mine])
