@@ -39,6 +39,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _hear_ctrl_c() -> None:
+    """In the child before exec: SIGINT back to its default, which Python turns into Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -116,6 +121,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # As in a terminal: a test run started in the background (`make test &`) inherits
+        # SIGINT ignored, and so would `serve`, which then could not be stopped by Ctrl-C.
+        preexec_fn=_hear_ctrl_c,
     )
     running = Served(process, f"http://127.0.0.1:{port}/api", env, f"http://127.0.0.1:{api_port}")
     try:
