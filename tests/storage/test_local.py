@@ -5,13 +5,14 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from mediamill.settings import Settings
 from mediamill.storage import ObjectStore, StorageError, open_store
+from mediamill.storage.backends import durability
 from mediamill.storage.backends import local as local_backend
 from mediamill.storage.headers import IMMUTABLE
 from mediamill.storage.objects import NewObject
@@ -146,15 +147,14 @@ def test_put_file_falls_back_to_a_plain_copy_where_sendfile_cannot(
 def test_put_many_writes_every_object_before_making_any_durable(
     store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    temps_at_first_fsync: list[int] = []
-    fsync_file = local_backend._fsync_file
+    temps_when_made_durable: list[int] = []
+    make_durable = durability.FilesystemSync.files
 
-    def spy(path: str) -> None:
-        if not temps_at_first_fsync:
-            temps_at_first_fsync.append(sum(1 for p in root.rglob(".*.tmp")))
-        fsync_file(path)
+    def spy(self: durability.FilesystemSync, paths: Iterable[str]) -> None:
+        temps_when_made_durable.append(sum(1 for p in root.rglob(".*.tmp")))
+        make_durable(self, paths)
 
-    monkeypatch.setattr(local_backend, "_fsync_file", spy)
+    monkeypatch.setattr(durability.FilesystemSync, "files", spy)
     keys = [f"w1/{name}/a.jpg" for name in ("optimized", "thumb", "tiny")]
 
     store.put_many(
@@ -162,6 +162,6 @@ def test_put_many_writes_every_object_before_making_any_durable(
         cache_control=IMMUTABLE,
     )
 
-    assert temps_at_first_fsync == [2 * len(keys)]  # each object and its sidecar
+    assert temps_when_made_durable == [2 * len(keys)]  # each object and its sidecar, at once
     assert [store.get(key) for key in keys] == [key.encode() for key in keys]
     assert list(root.rglob(".*.tmp")) == []

@@ -3,8 +3,8 @@
 A put writes the sidecar and the object to hidden temp files in the target directory,
 fsyncs them, renames the sidecar and then the object into place with ``os.replace``, and
 fsyncs the directory. Readers therefore see the whole old object or the whole new one. A
-batch (``write_many``) writes every temp file before the first fsync: the filesystem then
-commits them in one journal transaction instead of one per file.
+batch (``write_many``, a blob's objects) writes every temp file first, then makes them all
+durable at once: one syncfs(2) where the platform has it (see ``durability``).
 
 A writer killed midway (SIGKILL, power loss) cannot clean up: its temp files, and a sidecar
 renamed in before its object, stay. `LocalBackend.find_leftovers` reports them, for the
@@ -31,6 +31,7 @@ import fsspec
 
 from ..errors import StorageConfigError
 from ..objects import NewObject
+from .durability import FilesystemSync
 from .sidecar import SIDECAR_SUFFIX, SidecarBackend, encode_metadata, sidecar_path
 
 # What `_temp_file` names its files: ".{name}.{16 hex digits}.tmp".
@@ -70,14 +71,6 @@ def _temp_file(directory: str, name: str, fill: Fill) -> str:
     return temp
 
 
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _bytes_filler(data: bytes) -> Fill:
     return lambda file: file.write(data)
 
@@ -102,18 +95,6 @@ def _copy_from(source: Path) -> Fill:
             shutil.copyfileobj(origin, target, COPY_CHUNK_BYTES)
 
     return fill
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the renames durable; some filesystems cannot fsync a directory, which is fine."""
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        if e.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
 
 
 def _leftover_of(name: str, names: set[str]) -> str | None:
@@ -196,27 +177,34 @@ class LocalBackend(SidecarBackend):
         """
         temps: list[str] = []
         renames: list[tuple[str, str]] = []
-        try:
-            for path, fill, content_type in pending:
-                directory, _, name = path.rpartition("/")
-                os.makedirs(directory, exist_ok=True)
-                metadata = encode_metadata(content_type=content_type, cache_control=cache_control)
-                for filler, target in ((_bytes_filler(metadata), sidecar_path(path)), (fill, path)):
-                    temps.append(_temp_file(directory, name, filler))
-                    renames.append((temps[-1], target))
-            for temp in temps:
-                _fsync_file(temp)
-            for temp, target in renames:  # each sidecar just before its object
-                os.replace(temp, target)
-        except BaseException:
-            for temp in temps:
-                _discard(temp)
-            for item in pending:
-                if not os.path.isfile(item.path):
-                    _discard(sidecar_path(item.path))
-            raise
-        for directory in dict.fromkeys(item.path.rpartition("/")[0] for item in pending):
-            _fsync_directory(directory)
+        directories = list(dict.fromkeys(item.path.rpartition("/")[0] for item in pending))
+        with FilesystemSync(self.root, expected_files=2 * len(pending)) as durable:
+            try:
+                for directory in directories:
+                    os.makedirs(directory, exist_ok=True)
+                    durable.admit(directory)
+                for path, fill, content_type in pending:
+                    directory, _, name = path.rpartition("/")
+                    metadata = encode_metadata(
+                        content_type=content_type, cache_control=cache_control
+                    )
+                    for filler, target in (
+                        (_bytes_filler(metadata), sidecar_path(path)),
+                        (fill, path),
+                    ):
+                        temps.append(_temp_file(directory, name, filler))
+                        renames.append((temps[-1], target))
+                durable.files(temps)
+                for temp, target in renames:  # each sidecar just before its object
+                    os.replace(temp, target)
+            except BaseException:
+                for temp in temps:
+                    _discard(temp)
+                for item in pending:
+                    if not os.path.isfile(item.path):
+                        _discard(sidecar_path(item.path))
+                raise
+            durable.directories(directories)
 
     def find(self, path: str) -> dict[str, dict[str, Any]]:
         """Recursive listing that fails loudly instead of omitting unreadable directories."""
