@@ -116,14 +116,20 @@ def run_pipeline(
 
 
 def batch_bounds(total: int, size: int, first: int) -> list[tuple[int, int]]:
-    """(start, end) of each batch; the first holds one asset per worker so pixels start soon.
+    """(start, end) of each batch: one asset per worker first, then doubling up to ``size``.
 
-    A full first batch would keep every core idle while it is read, hashed and registered.
+    A full first batch would keep every core idle while it is read, hashed and registered;
+    a full second one, while the first few renders finish. Doubling keeps each next batch
+    small enough to be read and registered while the one before it renders.
     """
     size = max(1, size)
-    head = min(total, max(1, min(first, size)))
-    bounds = [(0, head)] if total else []
-    bounds.extend((start, min(total, start + size)) for start in range(head, total, size))
+    step = max(1, min(first, size))
+    bounds = []
+    start = 0
+    while start < total:
+        end = min(total, start + step)
+        bounds.append((start, end))
+        start, step = end, min(size, 2 * step)
     return bounds
 
 

@@ -393,11 +393,17 @@ def test_no_gps_or_xmp_reaches_any_stored_variant(catalog: Any, tmp_path: Path) 
         (0, 32, 2, []),
         (1, 32, 2, [(0, 1)]),
         (7, 3, 2, [(0, 2), (2, 5), (5, 7)]),
-        (70, 32, 2, [(0, 2), (2, 34), (34, 66), (66, 70)]),
+        (70, 32, 2, [(0, 2), (2, 6), (6, 14), (14, 30), (30, 62), (62, 70)]),
+        (
+            200,
+            64,
+            2,
+            [(0, 2), (2, 6), (6, 14), (14, 30), (30, 62), (62, 126), (126, 190), (190, 200)],
+        ),
         (5, 2, 8, [(0, 2), (2, 4), (4, 5)]),
     ],
 )
-def test_batches_start_with_one_asset_per_worker_then_cover_every_source_once(
+def test_batches_start_with_one_asset_per_worker_double_and_cover_every_source_once(
     total: int, size: int, first: int, expected: list[tuple[int, int]]
 ) -> None:
     bounds = batch_bounds(total, size, first)
