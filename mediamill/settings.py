@@ -95,7 +95,13 @@ class Settings(BaseSettings):
     dispatch_shutdown_seconds: float = Field(
         10.0,
         ge=0,
-        description="How long a stopping API lets waiting run starts finish before failing them.",
+        description="How long a stopping API lets waiting run starts finish before leaving them.",
+    )
+    dispatch_retry_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Age at which an accepted webhook event whose run does not exist yet is "
+        "started again by an API process (the one that accepted it stopped or died first).",
     )
     graphql_introspection: bool = Field(True, description="Serve GraphQL schema introspection.")
     graphql_max_depth: int = Field(8, gt=0, description="Deepest GraphQL selection accepted.")

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from mediamill.api import library, uploads, webhooks
 from mediamill.api.dispatch import Dispatcher
 from mediamill.api.graphql.schema import make_router
+from mediamill.api.redispatch import Redispatcher
 from mediamill.api.services import Services
 from mediamill.settings import Settings, get_settings
 
@@ -52,9 +53,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with settled_heap():
-            yield
-        services.close()
+        redispatcher = Redispatcher(services)
+        redispatcher.start()
+        try:
+            with settled_heap():
+                yield
+        finally:
+            redispatcher.stop()
+            services.close()
 
     app = FastAPI(
         title="mediamill",

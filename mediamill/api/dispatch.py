@@ -39,6 +39,9 @@ MAX_RETRY_AFTER_SECONDS = 300
 
 INGEST_UPLOAD_DEPLOYMENT = "ingest-upload/ingest-upload"
 ENTITY_CLEANUP_DEPLOYMENT = "entity-cleanup/entity-cleanup"
+# The kinds of job an accepted event starts, as a delivery keeps them until the run exists.
+INGEST_UPLOAD = "ingest-upload"
+ENTITY_CLEANUP = "entity-cleanup"
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,23 @@ import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from datetime import timedelta
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from mediamill.api.dispatch import CleanupJob, DispatchError, UploadJob
+from mediamill.api.dispatch import (
+    ENTITY_CLEANUP,
+    INGEST_UPLOAD,
+    STOPPED_BEFORE_START,
+    CleanupJob,
+    DispatchError,
+    UploadJob,
+)
 from mediamill.api.services import Services
 from mediamill.catalog import access, uploads
+from mediamill.catalog.base import utcnow
 from mediamill.catalog.lifecycle import Entity
+from mediamill.catalog.models import WebhookDelivery
 from mediamill.tasks.filenames import display_filename
 
 DISPATCH_FAILED = "dispatch_failed"
@@ -69,12 +79,31 @@ def start_upload(
             incoming_key=job.key,
         )
         media_id, delivery_id = media.id, delivery.id if delivery else None
+        job = dataclasses.replace(job, media_id=str(media_id), filename=filename)
         if delivery is not None:
             # Known now, so a copy arriving while the run is being started gets the same id.
             delivery.media_id = media_id
-    job = dataclasses.replace(job, media_id=str(media_id), filename=filename)
+            _keep_job(services, delivery, INGEST_UPLOAD, dataclasses.asdict(job))
     key = f"{workspace_id}:{event.id}" if event else f"media:{media_id}"
     announced = event or Event(f"media:{media_id}", "upload.created")
+    run_id = launch_upload(services, workspace_id, job, key, announced, delivery_id)
+    return Started("accepted", media_id, run_id)
+
+
+def launch_upload(
+    services: Services,
+    workspace_id: int,
+    job: UploadJob,
+    key: str,
+    announced: Event,
+    delivery_id: int | None,
+) -> uuid.UUID | None:
+    """Start the ``ingest-upload`` run of a pending media: its id, or None while it is created.
+
+    DispatchError when Prefect refused before the answer: the media is failed and the
+    delivery forgotten, so the sender's retry starts over.
+    """
+    media_id = uuid.UUID(job.media_id)
 
     def record(run_id: uuid.UUID) -> None:
         with services.writing() as session:
@@ -84,12 +113,19 @@ def start_upload(
         _announce(job.workspace, announced, run_id)
 
     def settle(run_id: uuid.UUID | None, error: DispatchError | None) -> None:
-        """After a 202, the API owns the outcome: a run that never started fails the media."""
+        """After a 202, the API owns the outcome: a run that never started fails the media.
+
+        Except at a stop: a delivery's job is kept, and the next API process starts it.
+        """
         if run_id is not None:
             record(run_id)
+        elif delivery_id is not None and str(error) == STOPPED_BEFORE_START:
+            logger.info("upload %s is left for the next API process to start", media_id)
         else:
             with services.writing() as session:
                 uploads.fail_pending(session, workspace_id, media_id, DISPATCH_FAILED, str(error))
+                if delivery_id is not None:
+                    access.release_delivery(session, delivery_id)
 
     try:
         run_id = services.launcher.launch(
@@ -104,7 +140,15 @@ def start_upload(
         raise
     if run_id is not None:
         record(run_id)
-    return Started("accepted", media_id, run_id)
+    return run_id
+
+
+def _keep_job(
+    services: Services, delivery: WebhookDelivery, kind: str, parameters: dict[str, Any]
+) -> None:
+    """Store what the event starts, until its run exists, for another process to start it."""
+    delivery.job = {"kind": kind, "parameters": parameters}
+    delivery.retry_at = utcnow() + timedelta(seconds=services.settings.dispatch_retry_seconds)
 
 
 def _url_filename(url: str | None) -> str | None:
@@ -127,7 +171,21 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
         delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
         if delivery is None:
             return _duplicate(services, workspace_id, event)
+        _keep_job(services, delivery, ENTITY_CLEANUP, dataclasses.asdict(job))
         delivery_id = delivery.id
+    run_id = launch_cleanup(services, workspace_id, job, event, delivery_id)
+    return Started("accepted", None, run_id)
+
+
+def launch_cleanup(
+    services: Services, workspace_id: int, job: CleanupJob, event: Event, delivery_id: int
+) -> uuid.UUID | None:
+    """Start the ``entity-cleanup`` run of a claimed event: its id, or None while it is created.
+
+    DispatchError when Prefect refused before the answer: the delivery is forgotten, so
+    the sender's retry runs it. A start that fails after the answer keeps its job, and
+    an API process starts it again once its ``retry_at`` passes.
+    """
 
     def record(run_id: uuid.UUID) -> None:
         with services.writing() as session:
@@ -138,10 +196,9 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
         if run_id is not None:
             record(run_id)
             return
-        logger.error("entity cleanup for event %s never started: %s", event.id, error)
-        with services.writing() as session:
-            # A redelivery of the event can then run it, instead of counting as a duplicate.
-            access.forget_delivery(session, delivery_id)
+        logger.error(
+            "entity cleanup for event %s did not start, tried again later: %s", event.id, error
+        )
 
     try:
         run_id = services.launcher.launch(
@@ -156,7 +213,7 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
         raise
     if run_id is not None:
         record(run_id)
-    return Started("accepted", None, run_id)
+    return run_id
 
 
 def _announce(workspace: str, event: Event, run_id: uuid.UUID) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -173,12 +174,73 @@ def find_delivery(session: Session, workspace_id: int, event_id: str) -> Webhook
 def mark_dispatched(
     session: Session, delivery_id: int, run_id: uuid.UUID | None, media_id: uuid.UUID | None
 ) -> None:
-    """Note the run an accepted event started."""
+    """Note the run an accepted event started; nothing is left to start again."""
     session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id)
-        .values(run_id=run_id, media_id=media_id)
+        .values(run_id=run_id, media_id=media_id, job=None, retry_at=None)
     )
+
+
+def release_delivery(session: Session, delivery_id: int) -> None:
+    """Nothing is to be started for this event any more (its media was settled otherwise)."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(job=None, retry_at=None)
+    )
+
+
+@dataclass(frozen=True)
+class StrandedDelivery:
+    """An accepted event whose run was not created in time, to be started again."""
+
+    id: int
+    workspace_id: int
+    event_id: str
+    event_type: str
+    media_id: uuid.UUID | None
+    job: dict[str, Any]
+
+
+def take_stranded_deliveries(
+    session: Session, now: datetime, hold_until: datetime, limit: int
+) -> list[StrandedDelivery]:
+    """Up to ``limit`` events due to be started again, each held until ``hold_until``.
+
+    Holding moves ``retry_at`` on, compared and set in one statement per row: when two API
+    processes look at once, each row goes to one of them, and to the other again only if
+    its run still does not exist by then.
+    """
+    due = session.execute(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.retry_at <= now, WebhookDelivery.job.is_not(None))
+        .order_by(WebhookDelivery.retry_at)
+        .limit(limit)
+    ).scalars()
+    taken = []
+    for delivery in list(due):
+        held = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery.id,
+                WebhookDelivery.retry_at == delivery.retry_at,
+            )
+            .values(retry_at=hold_until)
+            .execution_options(synchronize_session=False)
+        )
+        if held.rowcount == 1 and delivery.job is not None:  # type: ignore[attr-defined]
+            taken.append(
+                StrandedDelivery(
+                    delivery.id,
+                    delivery.workspace_id,
+                    delivery.event_id,
+                    delivery.event_type,
+                    delivery.media_id,
+                    dict(delivery.job),
+                )
+            )
+    return taken
 
 
 def forget_delivery(session: Session, delivery_id: int) -> None:

@@ -395,5 +395,10 @@ class WebhookDelivery(Base):
     # it created, if any; both stay NULL until the run is dispatched.
     run_id: Mapped[uuid.UUID | None]
     media_id: Mapped[uuid.UUID | None]
+    # Until its run exists: what to start (the run's kind and parameters) and when another
+    # API process may start it instead, should the one that accepted it die first. Both
+    # are NULL once the run exists or the event is settled another way.
+    job: Mapped[dict[str, Any] | None]
+    retry_at: Mapped[datetime | None]
 
-    __table_args__ = (sa.UniqueConstraint("workspace_id", "event_id"),)
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "event_id"), sa.Index(None, "retry_at"))

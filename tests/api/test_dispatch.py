@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from mediamill.api.dispatch import (
     Launcher,
     UploadJob,
 )
+from mediamill.api.redispatch import redispatch_due
 from mediamill.api.services import Services, services_of
 from mediamill.catalog import access
+from mediamill.catalog.base import utcnow
 from mediamill.catalog.models import Media, MediaStatus, WebhookDelivery
 from mediamill.settings import get_settings
 from tests.api.conftest import Api
@@ -297,8 +300,11 @@ def test_closing_fails_the_starts_still_queued_after_its_grace() -> None:
     assert len(settled) == 2
 
 
-@pytest.mark.usefixtures("home")
-def test_an_api_stopping_with_starts_queued_fails_their_media_and_forgets_their_cleanups() -> None:
+def _stop_with_starts_queued() -> tuple[list[uuid.UUID], str]:
+    """An API that stops while 3 uploads and a cleanup wait on a slow Prefect, 2 at a time.
+
+    Returns the uploads' media ids and the cleanup's event id.
+    """
     dispatcher = SlowDispatcher(delay=3.0)
     with _app(dispatcher, wait_ms=0, shutdown_seconds=0.1) as (client, services):
         secret = _secret(services)
@@ -309,14 +315,43 @@ def test_an_api_stopping_with_starts_queued_fails_their_media_and_forgets_their_
         body["entity"] = {"type": "product", "id": "42"}  # type: ignore[assignment]
         cleanup = api.webhook("/webhooks/entities", json.dumps(body).encode(), secret)
         assert cleanup.status_code == 202, cleanup.text
-    # Two starts ran on the launcher's two threads; the other two were still queued.
+    return [uuid.UUID(r.json()["media_id"]) for r in uploads], "evt_gone"
+
+
+def _deliveries(services: Services) -> dict[str, tuple[uuid.UUID | None, bool]]:
+    """Each delivery's run id and whether it still holds a job to start."""
     with services.reading() as session:
-        statuses = {
-            media.id: (media.status, media.error_message)
-            for media in session.scalars(select(Media))
+        return {
+            d.event_id: (d.run_id, d.job is not None)
+            for d in session.scalars(select(WebhookDelivery))
         }
-        kept = set(session.scalars(select(WebhookDelivery.event_id)))
-    ids = [uuid.UUID(r.json()["media_id"]) for r in uploads]
-    assert [statuses[i][0] for i in ids[:2]] == [MediaStatus.pending] * 2  # their runs exist
-    assert statuses[ids[2]] == (MediaStatus.failed, STOPPED_BEFORE_START)
-    assert kept == {"evt_up_0", "evt_up_1", "evt_up_2"}  # the cleanup's redelivery runs it
+
+
+@pytest.mark.usefixtures("home")
+def test_an_api_stopping_with_starts_queued_leaves_them_for_the_next_process() -> None:
+    ids, cleanup = _stop_with_starts_queued()
+
+    with _app(SlowDispatcher(delay=0.0), wait_ms=1000) as (_, services):
+        with services.reading() as session:
+            statuses = {m.id: (m.status, m.flow_run_id) for m in session.scalars(select(Media))}
+        # Two starts ran on the launcher's two threads; the other two were still queued.
+        assert [statuses[i] for i in ids] == [(MediaStatus.pending, RUN_ID)] * 2 + [
+            (MediaStatus.pending, None)
+        ]
+        assert _deliveries(services) == {
+            "evt_up_0": (RUN_ID, False),
+            "evt_up_1": (RUN_ID, False),
+            "evt_up_2": (None, True),
+            cleanup: (None, True),
+        }
+        # Not before their retry time: a live process may still be starting them.
+        assert redispatch_due(services) == 0
+        retry = timedelta(seconds=services.settings.dispatch_retry_seconds)
+
+        assert redispatch_due(services, now=utcnow() + retry) == 2
+
+        with services.reading() as session:
+            assert session.get(Media, ids[2]).flow_run_id == RUN_ID  # type: ignore[union-attr]
+        assert _deliveries(services)["evt_up_2"] == (RUN_ID, False)
+        assert _deliveries(services)[cleanup] == (RUN_ID, False)
+        assert redispatch_due(services, now=utcnow() + 2 * retry) == 0

@@ -192,3 +192,46 @@ def test_claim_after_commit_is_still_a_duplicate(session: Session) -> None:
     session.commit()
     # A forgotten acceptance (its run never started) can be claimed again by the retry.
     assert access.claim_delivery(session, acme_id, "evt_9", "entity.deleted") is not None
+
+
+def _delivery_with_job(session: Session, workspace_id: int, event_id: str, due_in: float) -> int:
+    delivery = access.claim_delivery(session, workspace_id, event_id, "entity.deleted")
+    assert delivery is not None
+    delivery.job = {"kind": "entity-cleanup", "parameters": {"workspace": "acme"}}
+    delivery.retry_at = utcnow() + timedelta(seconds=due_in)
+    session.flush()
+    return delivery.id
+
+
+def test_stranded_deliveries_are_the_due_ones_and_each_is_taken_once(session: Session) -> None:
+    acme_id = add_workspace(session, "acme").id
+    due = _delivery_with_job(session, acme_id, "evt_due", due_in=-10)
+    _delivery_with_job(session, acme_id, "evt_later", due_in=600)
+    dispatched = _delivery_with_job(session, acme_id, "evt_done", due_in=-20)
+    access.mark_dispatched(session, dispatched, None, None)
+    session.commit()
+    now = utcnow()
+
+    taken = access.take_stranded_deliveries(session, now, now + timedelta(seconds=300), 10)
+    session.commit()
+
+    assert [(t.id, t.event_id, t.job["kind"]) for t in taken] == [
+        (due, "evt_due", "entity-cleanup")
+    ]
+    # Held: a second look at the same moment (another API process) finds nothing.
+    assert access.take_stranded_deliveries(session, now, now + timedelta(seconds=300), 10) == []
+    later = now + timedelta(seconds=301)
+    assert [t.event_id for t in access.take_stranded_deliveries(session, later, later, 10)] == [
+        "evt_due"
+    ]
+
+
+def test_a_released_delivery_is_never_taken(session: Session) -> None:
+    acme_id = add_workspace(session, "acme").id
+    released = _delivery_with_job(session, acme_id, "evt_1", due_in=-10)
+    access.release_delivery(session, released)
+    session.commit()
+    row = session.get(WebhookDelivery, released)
+    assert row is not None
+    assert (row.job, row.retry_at) == (None, None)
+    assert access.take_stranded_deliveries(session, utcnow(), utcnow(), 10) == []
