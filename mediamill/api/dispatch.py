@@ -203,12 +203,12 @@ class Launcher:
     time, and more concurrent creations only contend for it (on its SQLite test server
     here, 13 to 18 runs/s from 2 threads, 8 runs/s from 8).
 
-    A start still waiting is an accepted event held only in this process's memory. So
-    once ``max_backlog`` wait, ``admit`` refuses new events (503 with Retry-After) until
-    Prefect catches up; it checks before the event is claimed, so requests already past
-    the check can add a few more. At shutdown they get ``shutdown_seconds`` to
-    start; the ones still queued then are settled as failed (``STOPPED_BEFORE_START``), so a
-    stop never hangs on a Prefect that is gone.
+    A start still waiting is work this process owes (a webhook event's job is also kept in
+    the catalog, for `mediamill.api.redispatch`). So once ``max_backlog`` wait, ``admit``
+    refuses new events (503 with Retry-After) until Prefect catches up; it checks before the
+    event is claimed, so requests already past the check can add a few more. At shutdown
+    they get ``shutdown_seconds`` to start; the ones still queued then are settled with
+    ``STOPPED_BEFORE_START``, so a stop never hangs on a Prefect that is gone.
     """
 
     def __init__(
