@@ -97,11 +97,14 @@ def launch_upload(
     key: str,
     announced: Event,
     delivery_id: int | None,
+    *,
+    restart: bool = False,
 ) -> uuid.UUID | None:
     """Start the ``ingest-upload`` run of a pending media: its id, or None while it is created.
 
-    DispatchError when Prefect refused before the answer: the media is failed and the
-    delivery forgotten, so the sender's retry starts over.
+    DispatchError when Prefect refused at once. For a request still waiting for its answer,
+    the media is failed and the delivery forgotten, so the sender's retry starts over. A
+    ``restart`` (an event answered long ago) changes nothing: its job waits for the next look.
     """
     media_id = uuid.UUID(job.media_id)
 
@@ -132,6 +135,8 @@ def launch_upload(
             lambda: services.dispatcher.ingest_upload(job, idempotency_key=key), settle
         )
     except DispatchError as error:
+        if restart:
+            raise
         # Failed before the answer: say 503 and forget the delivery, so the sender retries.
         with services.writing() as session:
             if delivery_id is not None:
@@ -178,13 +183,20 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
 
 
 def launch_cleanup(
-    services: Services, workspace_id: int, job: CleanupJob, event: Event, delivery_id: int
+    services: Services,
+    workspace_id: int,
+    job: CleanupJob,
+    event: Event,
+    delivery_id: int,
+    *,
+    restart: bool = False,
 ) -> uuid.UUID | None:
     """Start the ``entity-cleanup`` run of a claimed event: its id, or None while it is created.
 
-    DispatchError when Prefect refused before the answer: the delivery is forgotten, so
-    the sender's retry runs it. A start that fails after the answer keeps its job, and
-    an API process starts it again once its ``retry_at`` passes.
+    DispatchError when Prefect refused at once: for a request still waiting for its answer
+    the delivery is forgotten, so the sender's retry runs it; a ``restart`` keeps it. A
+    start that fails after the answer keeps its job too, and an API process starts it again
+    once its ``retry_at`` passes.
     """
 
     def record(run_id: uuid.UUID) -> None:
@@ -208,8 +220,9 @@ def launch_cleanup(
             settle,
         )
     except DispatchError:
-        with services.writing() as session:
-            access.forget_delivery(session, delivery_id)
+        if not restart:
+            with services.writing() as session:
+                access.forget_delivery(session, delivery_id)
         raise
     if run_id is not None:
         record(run_id)

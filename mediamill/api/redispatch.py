@@ -18,6 +18,7 @@ import logging
 import threading
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from mediamill.api import intake
 from mediamill.api.dispatch import (
@@ -66,25 +67,43 @@ def _start_again(services: Services, delivery: access.StrandedDelivery) -> int:
     event = Event(delivery.event_id, delivery.event_type)
     key = f"{delivery.workspace_id}:{delivery.event_id}"
     try:
-        if kind == INGEST_UPLOAD:
-            job = UploadJob(**parameters)
+        job, cleanup = _jobs_of(kind, parameters)
+    except (TypeError, ValueError) as error:
+        logger.error("delivery %s holds a job that cannot be started: %s", delivery.id, error)
+        with services.writing() as session:
+            access.release_delivery(session, delivery.id)
+        return 0
+    try:
+        if job is not None:
             if not _still_pending(services, delivery, uuid.UUID(job.media_id)):
                 return 0
-            intake.launch_upload(services, delivery.workspace_id, job, key, event, delivery.id)
-        elif kind == ENTITY_CLEANUP:
-            cleanup = CleanupJob(**parameters)
-            intake.launch_cleanup(services, delivery.workspace_id, cleanup, event, delivery.id)
+            intake.launch_upload(
+                services, delivery.workspace_id, job, key, event, delivery.id, restart=True
+            )
         else:
-            logger.error("delivery %s holds a job of unknown kind %r", delivery.id, kind)
-            with services.writing() as session:
-                access.release_delivery(session, delivery.id)
-            return 0
+            assert cleanup is not None  # _jobs_of returns one of the two
+            intake.launch_cleanup(
+                services, delivery.workspace_id, cleanup, event, delivery.id, restart=True
+            )
     except DispatchError as error:
-        # launch_* already failed the media or forgot the delivery, as for a first delivery.
+        # Refused at once (Prefect down): the row stays held, and is tried at its new retry_at.
         logger.error("event %s could not be started again: %s", delivery.event_id, error)
         return 0
     logger.info("started event %s again: its first start never finished", delivery.event_id)
     return 1
+
+
+def _jobs_of(kind: object, parameters: Any) -> tuple[UploadJob | None, CleanupJob | None]:
+    """The stored job as the dispatcher takes it; TypeError or ValueError when it is not one."""
+    if not isinstance(parameters, dict):
+        raise TypeError(f"parameters are a {type(parameters).__name__}, not an object")
+    if kind == INGEST_UPLOAD:
+        job = UploadJob(**parameters)
+        uuid.UUID(job.media_id)
+        return job, None
+    if kind == ENTITY_CLEANUP:
+        return None, CleanupJob(**parameters)
+    raise ValueError(f"unknown kind {kind!r}")
 
 
 def _still_pending(

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mediamill.api.app import create_app
-from mediamill.api.dispatch import INGEST_UPLOAD, CleanupJob, UploadJob
+from mediamill.api.dispatch import INGEST_UPLOAD, CleanupJob, DispatchError, UploadJob
 from mediamill.api.redispatch import Redispatcher, redispatch_due
 from mediamill.api.services import Services, services_of
 from mediamill.catalog import access, repository, uploads
@@ -26,18 +26,23 @@ EARLIER_RUN = uuid.UUID("00000000-0000-4000-8000-000000000003")
 
 
 class RecordingDispatcher:
-    """Creates every run at once and remembers the idempotency keys it was given."""
+    """Creates every run at once (or refuses it) and remembers the idempotency keys given."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: bool = False) -> None:
         self.keys: list[str] = []
+        self.refuse = refuse
+
+    def _start(self, idempotency_key: str) -> uuid.UUID:
+        self.keys.append(idempotency_key)
+        if self.refuse:
+            raise DispatchError("Prefect is unreachable")
+        return RUN_ID
 
     def ingest_upload(self, job: UploadJob, idempotency_key: str) -> uuid.UUID:
-        self.keys.append(idempotency_key)
-        return RUN_ID
+        return self._start(idempotency_key)
 
     def entity_cleanup(self, job: CleanupJob, idempotency_key: str) -> uuid.UUID:
-        self.keys.append(idempotency_key)
-        return RUN_ID
+        return self._start(idempotency_key)
 
     def close(self) -> None:
         return None
@@ -116,6 +121,48 @@ def test_an_upload_whose_media_moved_on_is_settled_without_a_run() -> None:
         assert (released.run_id, released.job, released.retry_at) == (None, None, None)
         recorded = _delivery(services, "evt_taken")
         assert (recorded.run_id, recorded.job, recorded.retry_at) == (EARLIER_RUN, None, None)
+
+
+@pytest.mark.usefixtures("home")
+def test_a_restart_that_prefect_refuses_keeps_the_event_for_a_later_look() -> None:
+    dispatcher = RecordingDispatcher(refuse=True)
+    with _services(dispatcher) as services:
+        media_id = _stranded_upload(services, "evt_1")
+
+        assert redispatch_due(services) == 0
+
+        assert len(dispatcher.keys) == 1
+        with services.reading() as session:
+            media = session.get(Media, media_id)
+            assert media is not None
+            assert media.status == MediaStatus.pending
+        delivery = _delivery(services, "evt_1")
+        assert delivery.run_id is None
+        assert delivery.job is not None
+        assert delivery.retry_at is not None
+        assert delivery.retry_at > utcnow()  # held until a later look
+        dispatcher.refuse = False
+        later = utcnow() + timedelta(seconds=services.settings.dispatch_retry_seconds + 1)
+
+        assert redispatch_due(services, now=later) == 1
+
+        assert _delivery(services, "evt_1").run_id == RUN_ID
+
+
+@pytest.mark.usefixtures("home")
+def test_a_job_that_cannot_be_started_is_released() -> None:
+    dispatcher = RecordingDispatcher()
+    with _services(dispatcher) as services:
+        _stranded_upload(services, "evt_odd")
+        with services.writing() as session:
+            delivery = session.query(WebhookDelivery).filter_by(event_id="evt_odd").one()
+            delivery.job = {"kind": INGEST_UPLOAD, "parameters": {"unexpected": 1}}
+
+        assert redispatch_due(services) == 0
+
+        assert dispatcher.keys == []
+        released = _delivery(services, "evt_odd")
+        assert (released.job, released.retry_at) == (None, None)
 
 
 @pytest.mark.usefixtures("home")
