@@ -120,21 +120,29 @@ def launch_upload(
 
         Except at a stop: a delivery's job is kept, and the next API process starts it.
         """
-        if run_id is not None:
-            record(run_id)
-        elif delivery_id is not None and str(error) == STOPPED_BEFORE_START:
-            logger.info("upload %s is left for the next API process to start", media_id)
-        else:
-            with services.writing() as session:
-                uploads.fail_pending(session, workspace_id, media_id, DISPATCH_FAILED, str(error))
-                if delivery_id is not None:
-                    access.release_delivery(session, delivery_id)
+        try:
+            if run_id is not None:
+                record(run_id)
+            elif delivery_id is not None and str(error) == STOPPED_BEFORE_START:
+                logger.info("upload %s is left for the next API process to start", media_id)
+            else:
+                with services.writing() as session:
+                    uploads.fail_pending(
+                        session, workspace_id, media_id, DISPATCH_FAILED, str(error)
+                    )
+                    if delivery_id is not None:
+                        access.release_delivery(session, delivery_id)
+        finally:
+            _done_starting(services, delivery_id)
 
+    if delivery_id is not None:
+        services.starting.add(delivery_id)
     try:
         run_id = services.launcher.launch(
             lambda: services.dispatcher.ingest_upload(job, idempotency_key=key), settle
         )
     except DispatchError as error:
+        _done_starting(services, delivery_id)
         if restart:
             raise
         # Failed before the answer: say 503 and forget the delivery, so the sender retries.
@@ -144,8 +152,17 @@ def launch_upload(
             uploads.fail_pending(session, workspace_id, media_id, DISPATCH_FAILED, str(error))
         raise
     if run_id is not None:
-        record(run_id)
+        try:
+            record(run_id)
+        finally:
+            _done_starting(services, delivery_id)
     return run_id
+
+
+def _done_starting(services: Services, delivery_id: int | None) -> None:
+    """The delivery's start is over, one way or another: redispatch may look at it again."""
+    if delivery_id is not None:
+        services.starting.discard(delivery_id)
 
 
 def _keep_job(
@@ -205,13 +222,17 @@ def launch_cleanup(
         _announce(job.workspace, event, run_id)
 
     def settle(run_id: uuid.UUID | None, error: DispatchError | None) -> None:
-        if run_id is not None:
-            record(run_id)
-            return
-        logger.error(
-            "entity cleanup for event %s did not start, tried again later: %s", event.id, error
-        )
+        try:
+            if run_id is not None:
+                record(run_id)
+                return
+            logger.error(
+                "entity cleanup for event %s did not start, tried again later: %s", event.id, error
+            )
+        finally:
+            services.starting.discard(delivery_id)
 
+    services.starting.add(delivery_id)
     try:
         run_id = services.launcher.launch(
             lambda: services.dispatcher.entity_cleanup(
@@ -220,12 +241,16 @@ def launch_cleanup(
             settle,
         )
     except DispatchError:
+        services.starting.discard(delivery_id)
         if not restart:
             with services.writing() as session:
                 access.forget_delivery(session, delivery_id)
         raise
     if run_id is not None:
-        record(run_id)
+        try:
+            record(run_id)
+        finally:
+            services.starting.discard(delivery_id)
     return run_id
 
 

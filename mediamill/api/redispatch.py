@@ -63,6 +63,8 @@ def redispatch_due(services: Services, now: datetime | None = None) -> int:
 
 def _start_again(services: Services, delivery: access.StrandedDelivery) -> int:
     """Start one stranded event's run; 0 when there is nothing left to start."""
+    if delivery.id in services.starting:
+        return 0  # still queued in this very process: held, and looked at again later
     kind, parameters = delivery.job.get("kind"), delivery.job.get("parameters", {})
     event = Event(delivery.event_id, delivery.event_type)
     key = f"{delivery.workspace_id}:{delivery.event_id}"

@@ -46,6 +46,9 @@ class Services:
     # 100 ms a try, so under a burst of writes some wait hundreds of milliseconds while
     # the lock is free. This process's writers queue here instead, in turn.
     _sqlite_writers: threading.RLock = field(default_factory=threading.RLock)
+    # Deliveries whose run this process is still starting (the launcher may queue them for
+    # long under a raised backlog): not to be started a second time by its own redispatch.
+    starting: set[int] = field(default_factory=set)
 
     @classmethod
     def open(cls, settings: Settings, dispatcher: Dispatcher | None = None) -> Services:

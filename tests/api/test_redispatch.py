@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from mediamill.api import intake
 from mediamill.api.app import create_app
 from mediamill.api.dispatch import INGEST_UPLOAD, CleanupJob, DispatchError, UploadJob
+from mediamill.api.intake import Event
 from mediamill.api.redispatch import Redispatcher, redispatch_due
 from mediamill.api.services import Services, services_of
 from mediamill.catalog import access, repository, uploads
@@ -48,11 +51,26 @@ class RecordingDispatcher:
         return None
 
 
+class BlockingDispatcher(RecordingDispatcher):
+    """Creates each run only once ``release`` is set: a start queued for long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def _start(self, idempotency_key: str) -> uuid.UUID:
+        self.keys.append(idempotency_key)
+        assert self.release.wait(30)
+        return RUN_ID
+
+
 @contextmanager
-def _services(dispatcher: RecordingDispatcher, retry_seconds: float = 300.0) -> Iterator[Services]:
+def _services(
+    dispatcher: RecordingDispatcher, retry_seconds: float = 300.0, wait_ms: int = 1000
+) -> Iterator[Services]:
     settings = get_settings(
         api_public_url="http://testserver",
-        dispatch_wait_ms=1000,
+        dispatch_wait_ms=wait_ms,
         dispatch_retry_seconds=retry_seconds,
     )
     app = create_app(settings, dispatcher=dispatcher)
@@ -163,6 +181,28 @@ def test_a_job_that_cannot_be_started_is_released() -> None:
         assert dispatcher.keys == []
         released = _delivery(services, "evt_odd")
         assert (released.job, released.retry_at) == (None, None)
+
+
+@pytest.mark.usefixtures("home")
+def test_an_event_this_process_is_still_starting_is_not_started_twice() -> None:
+    dispatcher = BlockingDispatcher()
+    with _services(dispatcher, wait_ms=0) as services:
+        with services.writing() as session:
+            workspace_id = repository.ensure_workspace(session, "acme").id
+        job = UploadJob(workspace="acme", media_id="", url="https://example.com/a.jpg")
+        started = intake.start_upload(
+            services, workspace_id, job, None, Event("evt_slow", "upload.completed")
+        )
+        assert started.run_id is None  # answered before the run exists
+        later = utcnow() + timedelta(seconds=services.settings.dispatch_retry_seconds + 1)
+
+        assert redispatch_due(services, now=later) == 0
+
+        dispatcher.release.set()
+        services.launcher.wait(timeout=30)
+        assert dispatcher.keys == [f"{workspace_id}:evt_slow"]
+        assert _delivery(services, "evt_slow").run_id == RUN_ID
+        assert redispatch_due(services, now=later + timedelta(days=1)) == 0
 
 
 @pytest.mark.usefixtures("home")
