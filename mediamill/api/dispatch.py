@@ -334,9 +334,16 @@ class Launcher:
 STOPPED_BEFORE_START = "the API stopped before the run could be created"
 
 
+class StoppedBeforeStartError(DispatchError):
+    """A start still queued when the launcher closed: no run exists, nothing was refused."""
+
+    def __init__(self) -> None:
+        super().__init__(STOPPED_BEFORE_START)
+
+
 def _outcome(future: Future[uuid.UUID]) -> tuple[uuid.UUID | None, DispatchError | None]:
     if future.cancelled():  # still queued when the launcher closed
-        return None, DispatchError(STOPPED_BEFORE_START)
+        return None, StoppedBeforeStartError()
     error = future.exception()
     if error is None:
         return future.result(), None

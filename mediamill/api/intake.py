@@ -17,9 +17,9 @@ from urllib.parse import unquote, urlsplit
 from mediamill.api.dispatch import (
     ENTITY_CLEANUP,
     INGEST_UPLOAD,
-    STOPPED_BEFORE_START,
     CleanupJob,
     DispatchError,
+    StoppedBeforeStartError,
     UploadJob,
 )
 from mediamill.api.services import Services
@@ -123,7 +123,7 @@ def launch_upload(
         try:
             if run_id is not None:
                 record(run_id)
-            elif delivery_id is not None and str(error) == STOPPED_BEFORE_START:
+            elif delivery_id is not None and isinstance(error, StoppedBeforeStartError):
                 logger.info("upload %s is left for the next API process to start", media_id)
             else:
                 with services.writing() as session:

@@ -278,7 +278,6 @@ def test_a_batch_reaching_another_filesystem_is_fsynced_file_by_file(
     assert [store.get(key) for key in KEYS] == [key.encode() for key in KEYS]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs(2) is Linux's")
 def test_a_failed_syncfs_fails_the_write_and_leaves_nothing_visible(
     store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

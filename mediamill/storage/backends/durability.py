@@ -103,19 +103,18 @@ class FilesystemSync:
 
     def files(self, paths: Iterable[str]) -> None:
         """Make the written files durable before they are renamed into place."""
+        self._make_durable(paths, fsync_file)
+
+    def directories(self, directories: Iterable[str]) -> None:
+        """Make the renames into ``directories`` durable."""
+        self._make_durable(directories, fsync_directory)
+
+    def _make_durable(self, paths: Iterable[str], fsync_one: Callable[[str], None]) -> None:
         if self._fd is not None:
             self._syncfs(self._fd)
             return
         for path in paths:
-            fsync_file(path)
-
-    def directories(self, directories: Iterable[str]) -> None:
-        """Make the renames into ``directories`` durable."""
-        if self._fd is not None:
-            self._syncfs(self._fd)
-            return
-        for directory in directories:
-            fsync_directory(directory)
+            fsync_one(path)
 
     @staticmethod
     def _syncfs(fd: int) -> None:
