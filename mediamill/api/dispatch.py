@@ -154,7 +154,8 @@ class EmbeddedDispatcher:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mediamill-run")
         self._client = _PrefectClient()
         self._pending_lock = threading.Lock()
-        self.pending: list[Future[Any]] = []
+        self._pending: set[Future[Any]] = set()
+        self.started = 0
 
     def _run(self, flow: Any, parameters: dict[str, Any]) -> uuid.UUID:
         from prefect.states import Pending
@@ -165,8 +166,14 @@ class EmbeddedDispatcher:
             raise DispatchError(f"could not start {flow.name}: {error}") from error
         started = self._executor.submit(_execute, flow, run, parameters)
         with self._pending_lock:  # runs are started from several request threads at once
-            self.pending = [f for f in self.pending if not f.done()] + [started]
+            self._pending.add(started)
+            self.started += 1
+        started.add_done_callback(self._forget)
         return uuid.UUID(str(run.id))
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
     def ingest_upload(self, job: UploadJob, idempotency_key: str) -> uuid.UUID:
         from mediamill.flows.uploads import ingest_upload
@@ -180,7 +187,9 @@ class EmbeddedDispatcher:
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every run started so far has finished (tests, shutdown)."""
-        for future in list(self.pending):
+        with self._pending_lock:
+            running = list(self._pending)
+        for future in running:
             future.exception(timeout=timeout)
 
     def close(self) -> None:
@@ -228,7 +237,9 @@ class Launcher:
             max_workers=threads, thread_name_prefix="mediamill-start"
         )
         self._lock = threading.Lock()
-        self._settling: list[Future[None]] = []
+        # Answers that left without their run, until it is settled. A set that forgets
+        # each as it settles: a burst can leave thousands waiting, and every launch adds one.
+        self._settling: set[Future[None]] = set()
         self._starts: set[Future[uuid.UUID]] = set()
         self._in_flight = 0
         self._recent: deque[float] = deque(maxlen=RECENT_STARTS)
@@ -262,9 +273,10 @@ class Launcher:
                 finally:
                     settled.set_result(None)
 
-            future.add_done_callback(finish)
             with self._lock:
-                self._settling = [f for f in self._settling if not f.done()] + [settled]
+                self._settling.add(settled)
+            settled.add_done_callback(self._forget_settled)
+            future.add_done_callback(finish)
             return None
 
     def admit(self) -> None:
@@ -312,9 +324,21 @@ class Launcher:
         with self._lock:
             self._starts.discard(future)
 
+    @property
+    def unsettled(self) -> int:
+        """Answers that left without their run and whose outcome is not recorded yet."""
+        with self._lock:
+            return len(self._settling)
+
+    def _forget_settled(self, settled: Future[None]) -> None:
+        with self._lock:
+            self._settling.discard(settled)
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until every launch answered without its run has been settled (tests)."""
-        for future in list(self._settling):
+        with self._lock:
+            settling = list(self._settling)
+        for future in settling:
             future.result(timeout=timeout)
 
     def close(self) -> None:

@@ -254,6 +254,27 @@ def test_an_answer_does_not_wait_behind_starts_that_hold_every_thread() -> None:
     assert settled == [(RUN_ID, None)]
 
 
+def test_a_settled_answer_is_forgotten() -> None:
+    launcher = Launcher(wait_seconds=0.0, threads=2)
+    release = threading.Event()
+    settled: list[tuple[uuid.UUID | None, DispatchError | None]] = []
+
+    def start() -> uuid.UUID:
+        release.wait(timeout=30)
+        return RUN_ID
+
+    try:
+        for _ in range(50):
+            assert launcher.launch(start, lambda *o: settled.append(o)) is None
+        assert launcher.unsettled == 50
+        release.set()
+        launcher.wait(timeout=30)
+        assert launcher.unsettled == 0  # a burst's answers leave nothing behind
+    finally:
+        launcher.close()
+    assert settled == [(RUN_ID, None)] * 50
+
+
 def test_a_refusal_suggests_the_time_the_waiting_starts_should_take() -> None:
     ticks = itertools.count(step=60.0)  # on this clock every start takes 60 s
     launcher = Launcher(wait_seconds=30.0, threads=2, clock=lambda: next(ticks), max_backlog=2)

@@ -240,7 +240,7 @@ def test_forged_requests_get_401_and_change_nothing(
     assert rows(api) == before
     assert runs.uploads == []
     assert runs.cleanups == []
-    assert api.dispatcher.pending == []
+    assert api.dispatcher.started == 0
     assert api.services.store.exists(KEY)
     assert len(gallery(api, PRODUCT)) == 1
 
