@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from mediamill.catalog.engine import (
     make_session_factory,
 )
 from mediamill.catalog.errors import CatalogNotMigrated
+from mediamill.catalog.writers import WriterTurns
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
 from mediamill.storage.store import ObjectStore
@@ -42,10 +42,9 @@ class Services:
     # Without a CDN, a local store's objects are served by this API's ``/files/``: a
     # browser showing the picker cannot load the store's own file:// URLs.
     files_base: str | None = None
-    # SQLite has one writer; its busy handler makes the others sleep and retry, up to
-    # 100 ms a try, so under a burst of writes some wait hundreds of milliseconds while
-    # the lock is free. This process's writers queue here instead, in turn.
-    _sqlite_writers: threading.RLock = field(default_factory=threading.RLock)
+    # SQLite's writers (this process's and the other API processes') take turns here
+    # instead of polling for its lock; None on PostgreSQL.
+    writer_turns: WriterTurns | None = None
     # Deliveries whose run this process is still starting (the launcher may queue them for
     # long under a raised backlog): not to be started a second time by its own redispatch.
     starting: set[int] = field(default_factory=set)
@@ -80,6 +79,7 @@ class Services:
             ),
             ticket_key=server_key(settings),
             files_base=files_base,
+            writer_turns=WriterTurns.for_engine(engine),
         )
 
     @contextmanager
@@ -91,8 +91,7 @@ class Services:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A write transaction, committed on success; it queues for SQLite's write lock."""
-        queue = self._sqlite_writers if self.engine.dialect.name == "sqlite" else nullcontext()
-        with queue, self.sessions.begin() as session:
+        with self.writer_turns or nullcontext(), self.sessions.begin() as session:
             begin_immediate(session)
             yield session
 
@@ -106,6 +105,8 @@ class Services:
         self.launcher.close()
         self.dispatcher.close()
         self.engine.dispose()
+        if self.writer_turns is not None:
+            self.writer_turns.close()
 
 
 def services_of(app_state: Any) -> Services:
