@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,17 +133,24 @@ def create_webhook_secret(session: Session, workspace: str, actor: str | None = 
     return secret
 
 
+# Every webhook runs this: one statement, built once. The outer join keeps a workspace
+# that has no active secret (one row, secret NULL) apart from one that does not exist.
+_SECRETS_LOOKUP = (
+    select(Workspace.id, WebhookSecret.secret)
+    .outerjoin(
+        WebhookSecret,
+        and_(WebhookSecret.workspace_id == Workspace.id, WebhookSecret.revoked_at.is_(None)),
+    )
+    .where(Workspace.slug == bindparam("slug"))
+)
+
+
 def webhook_secrets(session: Session, workspace: str) -> tuple[int, list[str]] | None:
     """The workspace's id and active signing secrets; None for an unknown workspace."""
-    owner = session.scalar(select(Workspace.id).where(Workspace.slug == workspace))
-    if owner is None:
+    rows = session.execute(_SECRETS_LOOKUP, {"slug": workspace}).all()
+    if not rows:
         return None
-    active = session.scalars(
-        select(WebhookSecret.secret).where(
-            WebhookSecret.workspace_id == owner, WebhookSecret.revoked_at.is_(None)
-        )
-    )
-    return owner, list(active)
+    return rows[0][0], [secret for _, secret in rows if secret is not None]
 
 
 def claim_delivery(
@@ -162,13 +169,29 @@ def claim_delivery(
     return delivery
 
 
-def find_delivery(session: Session, workspace_id: int, event_id: str) -> WebhookDelivery | None:
+class PriorDelivery(NamedTuple):
+    """What a redelivery is answered with: the first delivery's media and run."""
+
+    id: int
+    media_id: uuid.UUID | None
+    run_id: uuid.UUID | None
+
+
+# Every webhook runs this (a first delivery finds nothing): built once, plain columns.
+_DELIVERY_LOOKUP = select(
+    WebhookDelivery.id, WebhookDelivery.media_id, WebhookDelivery.run_id
+).where(
+    WebhookDelivery.workspace_id == bindparam("workspace_id"),
+    WebhookDelivery.event_id == bindparam("event_id"),
+)
+
+
+def find_delivery(session: Session, workspace_id: int, event_id: str) -> PriorDelivery | None:
     """The earlier acceptance of an event, to answer a redelivery with the same run."""
-    return session.scalar(
-        select(WebhookDelivery).where(
-            WebhookDelivery.workspace_id == workspace_id, WebhookDelivery.event_id == event_id
-        )
-    )
+    row = session.execute(
+        _DELIVERY_LOOKUP, {"workspace_id": workspace_id, "event_id": event_id}
+    ).first()
+    return None if row is None else PriorDelivery(*row)
 
 
 def mark_dispatched(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mediamill.catalog import access
@@ -154,6 +155,16 @@ def test_webhook_secrets_are_per_workspace(session: Session) -> None:
     assert access.webhook_secrets(session, "nobody") is None
 
 
+def test_a_workspace_without_an_active_secret_is_known_but_has_none(session: Session) -> None:
+    workspace_id = add_workspace(session, "acme").id
+    session.commit()
+    assert access.webhook_secrets(session, "acme") == (workspace_id, [])
+    access.create_webhook_secret(session, "acme")
+    session.execute(update(WebhookSecret).values(revoked_at=utcnow()))
+    session.commit()
+    assert access.webhook_secrets(session, "acme") == (workspace_id, [])
+
+
 def test_claim_delivery_once_per_workspace_and_event(session: Session) -> None:
     acme_id = add_workspace(session, "acme").id
     globex_id = add_workspace(session, "globex").id
@@ -177,8 +188,10 @@ def test_claim_delivery_once_per_workspace_and_event(session: Session) -> None:
         (acme_id, "evt_2"),
     ]
     found = access.find_delivery(session, acme_id, "evt_1")
-    assert found is not None
-    assert found.id == first.id
+    assert found == (first.id, None, None)  # no media, no run yet
+    run_id, media_id = uuid.uuid4(), uuid.uuid4()
+    access.mark_dispatched(session, first.id, run_id, media_id)
+    assert access.find_delivery(session, acme_id, "evt_1") == (first.id, media_id, run_id)
     assert access.find_delivery(session, globex_id, "evt_2") is None
 
 
