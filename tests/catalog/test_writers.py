@@ -98,35 +98,29 @@ def test_a_failed_turn_lets_the_next_writer_in(tmp_path: Path) -> None:
     assert taken.is_set()
 
 
-def test_a_file_catalog_keeps_its_turns_beside_the_database(tmp_path: Path) -> None:
-    database = tmp_path / "catalog.db"
-    engine = make_engine(f"sqlite:///{database}")
+def _take_a_turn(url: str) -> bool:
+    """Whether the catalog at ``url`` has writer turns; takes one if it does."""
+    engine = make_engine(url)
     try:
         turns = WriterTurns.for_engine(engine)
-        assert turns is not None
+        if turns is None:
+            return False
         with turns:
             pass
         turns.close()
+        return True
     finally:
         engine.dispose()
+
+
+def test_a_file_catalog_keeps_its_turns_beside_the_database(tmp_path: Path) -> None:
+    assert _take_a_turn(f"sqlite:///{tmp_path / 'catalog.db'}")
     assert (tmp_path / f"catalog.db{LOCK_FILE_SUFFIX}").exists()
 
 
 def test_an_in_memory_catalog_takes_turns_within_the_process() -> None:
-    engine = make_engine("sqlite://")
-    try:
-        turns = WriterTurns.for_engine(engine)
-        assert turns is not None
-        with turns:
-            pass
-        turns.close()
-    finally:
-        engine.dispose()
+    assert _take_a_turn("sqlite://")
 
 
 def test_postgresql_needs_no_turns() -> None:
-    engine = make_engine("postgresql+psycopg://user@127.0.0.1:1/catalog")
-    try:
-        assert WriterTurns.for_engine(engine) is None
-    finally:
-        engine.dispose()
+    assert not _take_a_turn("postgresql+psycopg://user@127.0.0.1:1/catalog")
