@@ -19,7 +19,7 @@ from types import TracebackType
 
 try:
     import fcntl
-except ImportError:  # not on Windows: the thread lock alone then
+except ImportError:  # Windows has no fcntl: the thread lock alone then
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine
