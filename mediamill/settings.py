@@ -95,8 +95,8 @@ class Settings(BaseSettings):
     dispatch_shutdown_seconds: float = Field(
         10.0,
         ge=0,
-        description="How long a stopping API lets waiting run starts finish; then webhook events "
-        "are left to the next API process and GraphQL uploads fail.",
+        description="How long a stopping API lets waiting run starts finish; the ones still "
+        "queued then are left to the next API process.",
     )
     dispatch_retry_seconds: float = Field(
         300.0,

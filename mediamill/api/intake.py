@@ -1,7 +1,9 @@
 """Every API upload starts the same way: a pending media row, then an ``ingest-upload`` run.
 
 Webhooks add an event id, remembered in the same transaction as the media row, so a
-redelivery is answered with the first delivery's media and run instead of a second run.
+redelivery is answered with the first delivery's media and run instead of a second run. A
+GraphQL upload is remembered under an event named after its media. Either way the delivery
+row keeps the run's job until the run exists (see `mediamill.api.redispatch`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from mediamill.catalog.models import WebhookDelivery
 from mediamill.tasks.filenames import display_filename
 
 DISPATCH_FAILED = "dispatch_failed"
+# The event a GraphQL upload is kept under: "/" is in no sender's event id (see
+# `webhooks.EVENT_ID`; bucket events start with "s3:"), so none can claim it.
+API_UPLOAD_EVENT_PREFIX = "upload/"
+API_UPLOAD_EVENT_TYPE = "upload.created"
 logger = logging.getLogger(__name__)
 
 
@@ -78,15 +84,21 @@ def start_upload(
             entity=entity,
             incoming_key=job.key,
         )
-        media_id, delivery_id = media.id, delivery.id if delivery else None
+        media_id = media.id
+        if event is None:
+            # A GraphQL upload's job is kept the same way, under an event named after its
+            # media, so a stop or a crash before its run exists does not strand it.
+            event = Event(f"{API_UPLOAD_EVENT_PREFIX}{media_id}", API_UPLOAD_EVENT_TYPE)
+            delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
+        if delivery is None:  # a new media's event cannot have been claimed before
+            raise RuntimeError(f"event {event.id} of a new media was already claimed")
         job = dataclasses.replace(job, media_id=str(media_id), filename=filename)
-        if delivery is not None:
-            # Known now, so a copy arriving while the run is being started gets the same id.
-            delivery.media_id = media_id
-            _keep_job(services, delivery, INGEST_UPLOAD, dataclasses.asdict(job))
-    key = f"{workspace_id}:{event.id}" if event else f"media:{media_id}"
-    announced = event or Event(f"media:{media_id}", "upload.created")
-    run_id = launch_upload(services, workspace_id, job, key, announced, delivery_id)
+        # Known now, so a copy arriving while the run is being started gets the same id.
+        delivery.media_id = media_id
+        _keep_job(services, delivery, INGEST_UPLOAD, dataclasses.asdict(job))
+        delivery_id = delivery.id
+    key = f"{workspace_id}:{event.id}"
+    run_id = launch_upload(services, workspace_id, job, key, event, delivery_id)
     return Started("accepted", media_id, run_id)
 
 
@@ -96,7 +108,7 @@ def launch_upload(
     job: UploadJob,
     key: str,
     announced: Event,
-    delivery_id: int | None,
+    delivery_id: int,
     *,
     restart: bool = False,
 ) -> uuid.UUID | None:
@@ -111,32 +123,29 @@ def launch_upload(
     def record(run_id: uuid.UUID) -> None:
         with services.writing() as session:
             uploads.note_run(session, media_id, run_id)
-            if delivery_id is not None:
-                access.mark_dispatched(session, delivery_id, run_id, media_id)
+            access.mark_dispatched(session, delivery_id, run_id, media_id)
         _announce(job.workspace, announced, run_id)
 
     def settle(run_id: uuid.UUID | None, error: DispatchError | None) -> None:
         """After a 202, the API owns the outcome: a run that never started fails the media.
 
-        Except at a stop: a delivery's job is kept, and the next API process starts it.
+        Except at a stop: the delivery's job is kept, and the next API process starts it.
         """
         try:
             if run_id is not None:
                 record(run_id)
-            elif delivery_id is not None and isinstance(error, StoppedBeforeStartError):
+            elif isinstance(error, StoppedBeforeStartError):
                 logger.info("upload %s is left for the next API process to start", media_id)
             else:
                 with services.writing() as session:
                     uploads.fail_pending(
                         session, workspace_id, media_id, DISPATCH_FAILED, str(error)
                     )
-                    if delivery_id is not None:
-                        access.release_delivery(session, delivery_id)
+                    access.release_delivery(session, delivery_id)
         finally:
             _done_starting(services, delivery_id)
 
-    if delivery_id is not None:
-        services.starting.add(delivery_id)
+    services.starting.add(delivery_id)
     try:
         run_id = services.launcher.launch(
             lambda: services.dispatcher.ingest_upload(job, idempotency_key=key), settle
@@ -147,8 +156,7 @@ def launch_upload(
             raise
         # Failed before the answer: say 503 and forget the delivery, so the sender retries.
         with services.writing() as session:
-            if delivery_id is not None:
-                access.forget_delivery(session, delivery_id)
+            access.forget_delivery(session, delivery_id)
             uploads.fail_pending(session, workspace_id, media_id, DISPATCH_FAILED, str(error))
         raise
     if run_id is not None:
@@ -159,10 +167,9 @@ def launch_upload(
     return run_id
 
 
-def _done_starting(services: Services, delivery_id: int | None) -> None:
+def _done_starting(services: Services, delivery_id: int) -> None:
     """The delivery's start is over, one way or another: redispatch may look at it again."""
-    if delivery_id is not None:
-        services.starting.discard(delivery_id)
+    services.starting.discard(delivery_id)
 
 
 def _keep_job(

@@ -25,6 +25,7 @@ from mediamill.api.dispatch import (
     Launcher,
     UploadJob,
 )
+from mediamill.api.intake import API_UPLOAD_EVENT_PREFIX
 from mediamill.api.redispatch import redispatch_due
 from mediamill.api.services import Services, services_of
 from mediamill.catalog import access
@@ -346,6 +347,42 @@ def _deliveries(services: Services) -> dict[str, tuple[uuid.UUID | None, bool]]:
             d.event_id: (d.run_id, d.job is not None)
             for d in session.scalars(select(WebhookDelivery))
         }
+
+
+FROM_URL = """
+mutation ($url: String!) {
+  mediaCreateFromUrl(url: $url) { media { id status } userErrors { code message } }
+}
+"""
+
+
+@pytest.mark.usefixtures("home")
+def test_a_graphql_upload_queued_at_a_stop_is_left_for_the_next_process() -> None:
+    with _app(SlowDispatcher(delay=3.0), wait_ms=0, shutdown_seconds=0.1) as (client, services):
+        api = Api(client, services, dispatcher=None)  # type: ignore[arg-type]
+        token = api.token()
+        payloads = [
+            api.graphql(token, FROM_URL, {"url": f"https://images.example.com/{n}.jpg"})
+            for n in range(3)
+        ]
+    created = [payload["data"]["mediaCreateFromUrl"] for payload in payloads]
+    assert [c["userErrors"] for c in created] == [[]] * 3
+    ids = [uuid.UUID(c["media"]["id"]) for c in created]
+    kept = [f"{API_UPLOAD_EVENT_PREFIX}{media_id}" for media_id in ids]
+
+    with _app(SlowDispatcher(delay=0.0), wait_ms=1000) as (_, services):
+        # Two starts ran on the launcher's two threads; the third was still queued.
+        assert _deliveries(services) == {
+            kept[0]: (RUN_ID, False),
+            kept[1]: (RUN_ID, False),
+            kept[2]: (None, True),
+        }
+        retry = timedelta(seconds=services.settings.dispatch_retry_seconds)
+        assert redispatch_due(services, now=utcnow() + retry) == 1
+        with services.reading() as session:
+            runs = {m.id: (m.status, m.flow_run_id) for m in session.scalars(select(Media))}
+        assert [runs[i] for i in ids] == [(MediaStatus.pending, RUN_ID)] * 3
+        assert _deliveries(services)[kept[2]] == (RUN_ID, False)
 
 
 @pytest.mark.usefixtures("home")
