@@ -101,8 +101,9 @@ class Settings(BaseSettings):
     dispatch_retry_seconds: float = Field(
         300.0,
         gt=0,
-        description="Age at which an accepted webhook event whose run does not exist yet is "
-        "started again by an API process (the one that accepted it stopped or died first).",
+        description="Age at which an accepted webhook event or API upload whose run does not "
+        "exist yet is started again by an API process (the one that accepted it stopped or "
+        "died first).",
     )
     graphql_introspection: bool = Field(True, description="Serve GraphQL schema introspection.")
     graphql_max_depth: int = Field(8, gt=0, description="Deepest GraphQL selection accepted.")

@@ -237,7 +237,7 @@ def launch_cleanup(
                 "entity cleanup for event %s did not start, tried again later: %s", event.id, error
             )
         finally:
-            services.starting.discard(delivery_id)
+            _done_starting(services, delivery_id)
 
     services.starting.add(delivery_id)
     try:
@@ -248,7 +248,7 @@ def launch_cleanup(
             settle,
         )
     except DispatchError:
-        services.starting.discard(delivery_id)
+        _done_starting(services, delivery_id)
         if not restart:
             with services.writing() as session:
                 access.forget_delivery(session, delivery_id)
@@ -257,7 +257,7 @@ def launch_cleanup(
         try:
             record(run_id)
         finally:
-            services.starting.discard(delivery_id)
+            _done_starting(services, delivery_id)
     return run_id
 
 

@@ -1,7 +1,8 @@
-"""Start again the accepted webhook events whose run was never created.
+"""Start again the accepted webhook events and API uploads whose run was never created.
 
-An event is answered 202 once it is recorded, and its run is created a moment later. If
-the API process stops or dies in between, the delivery row still holds the run's
+An event (a GraphQL upload is kept as one named after its media, see
+`mediamill.api.intake`) is answered once it is recorded, and its run is created a moment
+later. If the API process stops or dies in between, the delivery row still holds the run's
 parameters (``job``) and a ``retry_at``. Every API process looks for such rows now and
 then and starts each one, with the event's own idempotency key: a Prefect server that
 did create the run returns that run instead of a second one.
@@ -150,4 +151,4 @@ class Redispatcher:
             try:
                 redispatch_due(self._services)
             except Exception:  # a catalog blip must not end the loop: the next look retries
-                logger.exception("looking for stranded webhook events failed")
+                logger.exception("looking for stranded events failed")
