@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -28,7 +28,6 @@ from mediamill.api.services import Services
 from mediamill.catalog import access, uploads
 from mediamill.catalog.base import utcnow
 from mediamill.catalog.lifecycle import Entity
-from mediamill.catalog.models import WebhookDelivery
 from mediamill.tasks.filenames import display_filename
 
 DISPATCH_FAILED = "dispatch_failed"
@@ -67,14 +66,29 @@ def start_upload(
     if event is not None and (seen := _seen_before(services, workspace_id, event)) is not None:
         return seen
     services.launcher.admit()
+    media_id = uuid.uuid4()
+    filename = display_filename(job.filename or _url_filename(job.url) or "upload")
+    job = dataclasses.replace(job, media_id=str(media_id), filename=filename)
+    # A GraphQL upload's job is kept the same way, under an event named after its media,
+    # so a stop or a crash before its run exists does not strand it.
+    claimed_as = event or Event(f"{API_UPLOAD_EVENT_PREFIX}{media_id}", API_UPLOAD_EVENT_TYPE)
     with services.writing() as session:
-        delivery = None
-        if event is not None:
-            delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
-            if delivery is None:
-                return _duplicate(services, workspace_id, event)
-        filename = display_filename(job.filename or _url_filename(job.url) or "upload")
-        media = uploads.create_pending_media(
+        # The media id is known at once, so a copy arriving while the run is being started
+        # is answered with the same media.
+        delivery_id = access.claim_delivery(
+            session,
+            workspace_id,
+            claimed_as.id,
+            claimed_as.type,
+            job=_job(INGEST_UPLOAD, dataclasses.asdict(job)),
+            retry_at=_retry_at(services),
+            media_id=media_id,
+        )
+        if delivery_id is None:
+            if event is None:  # a new media's event cannot have been claimed before
+                raise RuntimeError(f"event {claimed_as.id} of a new media was already claimed")
+            return _duplicate(services, workspace_id, event)
+        uploads.create_pending_media(
             session,
             workspace_id,
             uploader=job.user,
@@ -82,23 +96,11 @@ def start_upload(
             source=job.url or f"upload:{filename}",
             alt_text=job.alt,
             entity=entity,
+            media_id=media_id,
             incoming_key=job.key,
         )
-        media_id = media.id
-        if event is None:
-            # A GraphQL upload's job is kept the same way, under an event named after its
-            # media, so a stop or a crash before its run exists does not strand it.
-            event = Event(f"{API_UPLOAD_EVENT_PREFIX}{media_id}", API_UPLOAD_EVENT_TYPE)
-            delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
-        if delivery is None:  # a new media's event cannot have been claimed before
-            raise RuntimeError(f"event {event.id} of a new media was already claimed")
-        job = dataclasses.replace(job, media_id=str(media_id), filename=filename)
-        # Known now, so a copy arriving while the run is being started gets the same id.
-        delivery.media_id = media_id
-        _keep_job(services, delivery, INGEST_UPLOAD, dataclasses.asdict(job))
-        delivery_id = delivery.id
-    key = f"{workspace_id}:{event.id}"
-    run_id = launch_upload(services, workspace_id, job, key, event, delivery_id)
+    key = f"{workspace_id}:{claimed_as.id}"
+    run_id = launch_upload(services, workspace_id, job, key, claimed_as, delivery_id)
     return Started("accepted", media_id, run_id)
 
 
@@ -172,12 +174,14 @@ def _done_starting(services: Services, delivery_id: int) -> None:
     services.starting.discard(delivery_id)
 
 
-def _keep_job(
-    services: Services, delivery: WebhookDelivery, kind: str, parameters: dict[str, Any]
-) -> None:
-    """Store what the event starts, until its run exists, for another process to start it."""
-    delivery.job = {"kind": kind, "parameters": parameters}
-    delivery.retry_at = utcnow() + timedelta(seconds=services.settings.dispatch_retry_seconds)
+def _job(kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """What a delivery keeps until its run exists, for another process to start it then."""
+    return {"kind": kind, "parameters": parameters}
+
+
+def _retry_at(services: Services) -> datetime:
+    """When another API process may start a kept job, should this one not have by then."""
+    return utcnow() + timedelta(seconds=services.settings.dispatch_retry_seconds)
 
 
 def _url_filename(url: str | None) -> str | None:
@@ -197,11 +201,16 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
         return seen
     services.launcher.admit()
     with services.writing() as session:
-        delivery = access.claim_delivery(session, workspace_id, event.id, event.type)
-        if delivery is None:
-            return _duplicate(services, workspace_id, event)
-        _keep_job(services, delivery, ENTITY_CLEANUP, dataclasses.asdict(job))
-        delivery_id = delivery.id
+        delivery_id = access.claim_delivery(
+            session,
+            workspace_id,
+            event.id,
+            event.type,
+            job=_job(ENTITY_CLEANUP, dataclasses.asdict(job)),
+            retry_at=_retry_at(services),
+        )
+    if delivery_id is None:
+        return _duplicate(services, workspace_id, event)
     run_id = launch_cleanup(services, workspace_id, job, event, delivery_id)
     return Started("accepted", None, run_id)
 

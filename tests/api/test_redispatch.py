@@ -82,15 +82,20 @@ def _stranded_upload(services: Services, event_id: str, due_in: float = -1.0) ->
     """A pending media whose accepted event's run was never created; its media id."""
     with services.writing() as session:
         workspace_id = repository.ensure_workspace(session, "acme").id
-        delivery = access.claim_delivery(session, workspace_id, event_id, "upload.completed")
-        assert delivery is not None
         media = uploads.create_pending_media(
             session, workspace_id, uploader="webhook", filename="a.jpg", source="upload:a.jpg"
         )
         job = UploadJob(workspace="acme", media_id=str(media.id), url="https://example.com/a.jpg")
-        delivery.media_id = media.id
-        delivery.job = {"kind": INGEST_UPLOAD, "parameters": dataclasses.asdict(job)}
-        delivery.retry_at = utcnow() + timedelta(seconds=due_in)
+        claimed = access.claim_delivery(
+            session,
+            workspace_id,
+            event_id,
+            "upload.completed",
+            job={"kind": INGEST_UPLOAD, "parameters": dataclasses.asdict(job)},
+            retry_at=utcnow() + timedelta(seconds=due_in),
+            media_id=media.id,
+        )
+        assert claimed is not None
         return media.id
 
 

@@ -172,7 +172,7 @@ def test_claim_delivery_once_per_workspace_and_event(session: Session) -> None:
     first = access.claim_delivery(session, acme_id, "evt_1", "object.created")
     assert first is not None
     assert access.claim_delivery(session, acme_id, "evt_1", "object.created") is None
-    # The losing insert ran in a savepoint: the transaction is still usable.
+    # The losing insert did nothing: the transaction is still usable.
     elsewhere = access.claim_delivery(session, globex_id, "evt_1", "object.created")
     assert elsewhere is not None
     other_event = access.claim_delivery(session, acme_id, "evt_2", "object.created")
@@ -188,10 +188,10 @@ def test_claim_delivery_once_per_workspace_and_event(session: Session) -> None:
         (acme_id, "evt_2"),
     ]
     found = access.find_delivery(session, acme_id, "evt_1")
-    assert found == (first.id, None, None)  # no media, no run yet
+    assert found == (first, None, None)  # no media, no run yet
     run_id, media_id = uuid.uuid4(), uuid.uuid4()
-    access.mark_dispatched(session, first.id, run_id, media_id)
-    assert access.find_delivery(session, acme_id, "evt_1") == (first.id, media_id, run_id)
+    access.mark_dispatched(session, first, run_id, media_id)
+    assert access.find_delivery(session, acme_id, "evt_1") == (first, media_id, run_id)
     assert access.find_delivery(session, globex_id, "evt_2") is None
 
 
@@ -201,19 +201,42 @@ def test_claim_after_commit_is_still_a_duplicate(session: Session) -> None:
     assert claimed is not None
     session.commit()
     assert access.claim_delivery(session, acme_id, "evt_9", "entity.deleted") is None
-    access.forget_delivery(session, claimed.id)
+    access.forget_delivery(session, claimed)
     session.commit()
     # A forgotten acceptance (its run never started) can be claimed again by the retry.
     assert access.claim_delivery(session, acme_id, "evt_9", "entity.deleted") is not None
 
 
+def test_a_claim_keeps_its_job_and_a_losing_copy_changes_nothing(session: Session) -> None:
+    acme_id = add_workspace(session, "acme").id
+    media_id, retry_at = uuid.uuid4(), utcnow() + timedelta(seconds=60)
+    job = {"kind": "ingest-upload", "parameters": {"workspace": "acme"}}
+    claimed = access.claim_delivery(
+        session, acme_id, "evt_1", "upload.completed", job=job, retry_at=retry_at, media_id=media_id
+    )
+    other_job = {"kind": "entity-cleanup", "parameters": {}}
+    assert access.claim_delivery(session, acme_id, "evt_1", "entity.deleted", job=other_job) is None
+    session.commit()
+
+    row = session.get(WebhookDelivery, claimed)
+    assert row is not None
+    assert (row.event_type, row.job, row.media_id) == ("upload.completed", job, media_id)
+    assert row.retry_at is not None
+    assert abs((row.retry_at - retry_at).total_seconds()) < 1
+    assert row.received_at is not None
+
+
 def _delivery_with_job(session: Session, workspace_id: int, event_id: str, due_in: float) -> int:
-    delivery = access.claim_delivery(session, workspace_id, event_id, "entity.deleted")
-    assert delivery is not None
-    delivery.job = {"kind": "entity-cleanup", "parameters": {"workspace": "acme"}}
-    delivery.retry_at = utcnow() + timedelta(seconds=due_in)
-    session.flush()
-    return delivery.id
+    delivery_id = access.claim_delivery(
+        session,
+        workspace_id,
+        event_id,
+        "entity.deleted",
+        job={"kind": "entity-cleanup", "parameters": {"workspace": "acme"}},
+        retry_at=utcnow() + timedelta(seconds=due_in),
+    )
+    assert delivery_id is not None
+    return delivery_id
 
 
 def test_stranded_deliveries_are_the_due_ones_and_each_is_taken_once(session: Session) -> None:
