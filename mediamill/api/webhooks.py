@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote_plus, urlsplit
 
@@ -183,15 +185,34 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-async def _signed_body(request: Request, signature: str | None) -> tuple[Services, int, str, Any]:
-    """The workspace (id and slug) and the parsed body, once the signature checks out."""
+@dataclass(frozen=True)
+class SignedBody:
+    """A body whose signature checked out, with the workspace it is for."""
+
+    services: Services
+    workspace_id: int
+    workspace: str
+    body: Any
+
+
+async def _accept(
+    request: Request, signature: str | None, handle: Callable[[SignedBody], JSONResponse]
+) -> JSONResponse:
+    """Read the body, then check and handle it in one trip to a worker thread.
+
+    The secrets lookup, the event's claim and the run's launch all block: one hand-off for
+    all of them, where each hand-off costs the event loop and the thread a wake-up.
+    """
     raw = await _read_body(request)
     services = services_of(request.app.state)
-    unverified = _claimed_workspace(raw)
-    found = None
-    if unverified is not None:
-        # A catalog read: off the event loop, like every other blocking call here.
-        found = await run_in_threadpool(_secrets_of, services, unverified)
+    return await run_in_threadpool(lambda: handle(_verified(services, raw, signature)))
+
+
+def _verified(services: Services, raw: bytes, signature: str | None) -> SignedBody:
+    """The parsed body and its workspace once the signature checks out; 401 otherwise."""
+    body = _json_or_none(raw)
+    unverified = _claimed_workspace(body)
+    found = None if unverified is None else _secrets_of(services, unverified)
     try:
         if signature is None:
             raise SignatureError(f"missing {HEADER} header")
@@ -206,7 +227,7 @@ async def _signed_body(request: Request, signature: str | None) -> tuple[Service
     except SignatureError as error:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from error
     assert unverified is not None  # found is None without it
-    return services, found[0], unverified, json.loads(raw)
+    return SignedBody(services, found[0], unverified, body)
 
 
 def _secrets_of(services: Services, workspace: str) -> tuple[int, list[str]] | None:
@@ -227,12 +248,16 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-def _claimed_workspace(raw: bytes) -> str | None:
-    """The workspace a body says it is for, read only to pick the secret to check with."""
+def _json_or_none(raw: bytes) -> Any:
+    """The body parsed, or None when it is no JSON (it then matches no signature either)."""
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
         return None
+
+
+def _claimed_workspace(body: Any) -> str | None:
+    """The workspace a body says it is for, read only to pick the secret to check with."""
     if not isinstance(body, dict):
         return None
     if isinstance(body.get("workspace"), str):
@@ -319,8 +344,11 @@ async def upload_completed(
     signature: Annotated[str | None, Header(alias=HEADER)] = None,
 ) -> JSONResponse:
     """``upload.completed``: ingest the object at ``key`` (or the file at ``url``)."""
-    services, workspace_id, _, body = await _signed_body(request, signature)
-    event = _parse(UploadCompleted, body)
+    return await _accept(request, signature, _upload_completed)
+
+
+def _upload_completed(signed: SignedBody) -> JSONResponse:
+    event = _parse(UploadCompleted, signed.body)
     if event.key is not None and incoming_workspace(event.key) != event.workspace:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -339,10 +367,11 @@ async def upload_completed(
         alt=event.alt,
     )
     entity = event.entity.as_entity() if event.entity else None
-    accepted = await run_in_threadpool(
-        _start_upload, services, workspace_id, Event(event.id, event.type), job, entity
+    return _answer(
+        _start_upload(
+            signed.services, signed.workspace_id, Event(event.id, event.type), job, entity
+        )
     )
-    return _answer(accepted)
 
 
 @router.post(
@@ -357,13 +386,15 @@ async def entity_deleted(
     signature: Annotated[str | None, Header(alias=HEADER)] = None,
 ) -> JSONResponse:
     """``entity.deleted``: detach the entity's media and clean up what it alone used."""
-    services, workspace_id, _, body = await _signed_body(request, signature)
-    event = _parse(EntityDeleted, body)
+    return await _accept(request, signature, _entity_deleted)
+
+
+def _entity_deleted(signed: SignedBody) -> JSONResponse:
+    event = _parse(EntityDeleted, signed.body)
     job = CleanupJob(event.workspace, str(event.entity.as_entity()), WEBHOOK_ACTOR)
-    accepted = await run_in_threadpool(
-        _start_cleanup, services, workspace_id, Event(event.id, event.type), job
+    return _answer(
+        _start_cleanup(signed.services, signed.workspace_id, Event(event.id, event.type), job)
     )
-    return _answer(accepted)
 
 
 @router.post(
@@ -381,13 +412,15 @@ async def storage_event(
     signature: Annotated[str | None, Header(alias=HEADER)] = None,
 ) -> JSONResponse:
     """An S3 / MinIO notification: ingest each object created under ``incoming/{workspace}/``."""
-    services, workspace_id, workspace, body = await _signed_body(request, signature)
-    event = _parse(StorageEvent, body)
-    results = []
-    for record in event.Records:
-        results.append(
-            await run_in_threadpool(_storage_record, services, workspace_id, workspace, record)
-        )
+    return await _accept(request, signature, _storage_event)
+
+
+def _storage_event(signed: SignedBody) -> JSONResponse:
+    event = _parse(StorageEvent, signed.body)
+    results = [
+        _storage_record(signed.services, signed.workspace_id, signed.workspace, record)
+        for record in event.Records
+    ]
     started = any(r.status == "accepted" for r in results)
     code = status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK
     return JSONResponse(StorageAccepted(results=results).model_dump(mode="json"), status_code=code)
