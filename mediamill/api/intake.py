@@ -12,8 +12,8 @@ import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 from mediamill.api.dispatch import (
@@ -29,6 +29,9 @@ from mediamill.catalog import access, uploads
 from mediamill.catalog.base import utcnow
 from mediamill.catalog.lifecycle import Entity
 from mediamill.tasks.filenames import display_filename
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 DISPATCH_FAILED = "dispatch_failed"
 # The event a GraphQL upload is kept under: "/" is in no sender's event id (see
@@ -75,14 +78,8 @@ def start_upload(
     with services.writing() as session:
         # The media id is known at once, so a copy arriving while the run is being started
         # is answered with the same media.
-        delivery_id = access.claim_delivery(
-            session,
-            workspace_id,
-            claimed_as.id,
-            claimed_as.type,
-            job=_job(INGEST_UPLOAD, dataclasses.asdict(job)),
-            retry_at=_retry_at(services),
-            media_id=media_id,
+        delivery_id = _claim(
+            services, session, workspace_id, claimed_as, INGEST_UPLOAD, job, media_id=media_id
         )
         if delivery_id is None:
             if event is None:  # a new media's event cannot have been claimed before
@@ -174,14 +171,31 @@ def _done_starting(services: Services, delivery_id: int) -> None:
     services.starting.discard(delivery_id)
 
 
-def _job(kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    """What a delivery keeps until its run exists, for another process to start it then."""
-    return {"kind": kind, "parameters": parameters}
+def _claim(
+    services: Services,
+    session: Session,
+    workspace_id: int,
+    event: Event,
+    kind: str,
+    job: UploadJob | CleanupJob,
+    *,
+    media_id: uuid.UUID | None = None,
+) -> int | None:
+    """Claim the event with the job it starts (its delivery id), or None if seen before.
 
-
-def _retry_at(services: Services) -> datetime:
-    """When another API process may start a kept job, should this one not have by then."""
-    return utcnow() + timedelta(seconds=services.settings.dispatch_retry_seconds)
+    The job is kept until its run exists, so another API process can start it should this
+    one not have by ``retry_at``.
+    """
+    retry_at = utcnow() + timedelta(seconds=services.settings.dispatch_retry_seconds)
+    return access.claim_delivery(
+        session,
+        workspace_id,
+        event.id,
+        event.type,
+        job={"kind": kind, "parameters": dataclasses.asdict(job)},
+        retry_at=retry_at,
+        media_id=media_id,
+    )
 
 
 def _url_filename(url: str | None) -> str | None:
@@ -201,14 +215,7 @@ def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event:
         return seen
     services.launcher.admit()
     with services.writing() as session:
-        delivery_id = access.claim_delivery(
-            session,
-            workspace_id,
-            event.id,
-            event.type,
-            job=_job(ENTITY_CLEANUP, dataclasses.asdict(job)),
-            retry_at=_retry_at(services),
-        )
+        delivery_id = _claim(services, session, workspace_id, event, ENTITY_CLEANUP, job)
     if delivery_id is None:
         return _duplicate(services, workspace_id, event)
     run_id = launch_cleanup(services, workspace_id, job, event, delivery_id)
