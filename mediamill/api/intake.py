@@ -81,21 +81,22 @@ def start_upload(
         delivery_id = _claim(
             services, session, workspace_id, claimed_as, INGEST_UPLOAD, job, media_id=media_id
         )
-        if delivery_id is None:
-            if event is None:  # a new media's event cannot have been claimed before
-                raise RuntimeError(f"event {claimed_as.id} of a new media was already claimed")
-            return _duplicate(services, workspace_id, event)
-        uploads.create_pending_media(
-            session,
-            workspace_id,
-            uploader=job.user,
-            filename=filename,
-            source=job.url or f"upload:{filename}",
-            alt_text=job.alt,
-            entity=entity,
-            media_id=media_id,
-            incoming_key=job.key,
-        )
+        if delivery_id is not None:
+            uploads.create_pending_media(
+                session,
+                workspace_id,
+                uploader=job.user,
+                filename=filename,
+                source=job.url or f"upload:{filename}",
+                alt_text=job.alt,
+                entity=entity,
+                media_id=media_id,
+                incoming_key=job.key,
+            )
+    if delivery_id is None:  # answered after the write lock is let go, as a cleanup is
+        if event is None:  # a new media's event cannot have been claimed before
+            raise RuntimeError(f"event {claimed_as.id} of a new media was already claimed")
+        return _duplicate(services, workspace_id, event)
     key = f"{workspace_id}:{claimed_as.id}"
     run_id = launch_upload(services, workspace_id, job, key, claimed_as, delivery_id)
     return Started("accepted", media_id, run_id)
