@@ -109,7 +109,9 @@ def authenticate(session: Session, token: str) -> Principal | None:
     """The principal a token stands for, or None when it is unknown, revoked or expired."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).first()
+    # On the session's connection: a plain row, without the ORM's per-statement work.
+    connection = session.connection()
+    row = connection.execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).first()
     if row is None:
         return None
     workspace_id, slug, user, scopes, revoked_at, expires_at = row
