@@ -7,8 +7,10 @@ and a file that is not an image) and the edits then work on them.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mediamill.api import tickets
+from mediamill.api.graphql import mutations
 from mediamill.catalog.models import Attachment, AuditEvent, Media, MediaStatus
 from mediamill.media.samples import photo_jpeg
 from mediamill.storage.incoming import incoming_prefix
@@ -446,6 +449,37 @@ def test_media_update_changes_alt_text(uploads: Uploads) -> None:
     assert cleared["media"]["alt"] is None
     restored = uploads.payload(UPDATE, id=uploads.multipart, alt="A hat")
     assert restored["media"]["alt"] == "A hat"
+
+
+def test_a_mutation_waiting_for_the_write_lock_leaves_reads_answering(
+    uploads: Uploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write runs in a worker thread: the event loop serves other requests meanwhile."""
+    editing = threading.Event()
+    edit = mutations._edit
+
+    def signalled_edit(*args: Any) -> Any:
+        editing.set()
+        return edit(*args)
+
+    monkeypatch.setattr(mutations, "_edit", signalled_edit)
+    turns = uploads.api.services.writer_turns
+    assert turns is not None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with turns:  # this thread holds the catalog's writers' turn
+            update = pool.submit(
+                uploads.payload, UPDATE, id=uploads.multipart, alt="Held back, then written"
+            )
+            assert editing.wait(timeout=60)
+            read = pool.submit(uploads.call, GALLERY)
+            # A guard against a hang (the loop blocked by the write), not a timing.
+            nodes = read.result(timeout=60)["recentMedia"]["nodes"]
+            assert uploads.multipart in {node["id"] for node in nodes}
+            assert not update.done()
+        updated = update.result(timeout=60)
+    assert updated["userErrors"] == []
+    assert updated["media"]["alt"] == "Held back, then written"
+    assert uploads.show(uploads.multipart)["alt"] == "Held back, then written"
 
 
 def test_attach_and_detach(uploads: Uploads) -> None:

@@ -2,6 +2,9 @@
 
 Every mutation on an existing media locks it within the caller's workspace first; an id
 from another workspace is answered exactly like an id that does not exist.
+
+Every write runs in a worker thread: it may wait for the catalog's write lock or start a
+flow run, and the event loop must keep answering the process's other requests meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import strawberry
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from mediamill.api import intake, tickets
 from mediamill.api.dispatch import DispatchError, UploadJob
@@ -174,8 +178,6 @@ async def _store_file(info: Info, principal: Principal, upload: object) -> tuple
     if len(data) > limit:
         raise _Refusal(_error(["input", "file"], "TOO_LARGE", f"file is over {limit:,} bytes"))
     key = new_incoming_key(principal.workspace)
-    from starlette.concurrency import run_in_threadpool
-
     await run_in_threadpool(
         services.store.put,
         key,
@@ -251,8 +253,6 @@ class Mutation:
         ]
         if errors:
             return StagedUploadsCreatePayload(staged_targets=[], user_errors=errors)
-        from starlette.concurrency import run_in_threadpool
-
         try:
             # Signing may call the cloud provider (GCS without a key signs through IAM).
             targets = await run_in_threadpool(_staged_targets, info, principal, input)
@@ -273,8 +273,6 @@ class Mutation:
                 _entity(input.entity)
             _alt(input.alt)
             if input.original_source is not None:
-                from starlette.concurrency import run_in_threadpool
-
                 key, staged_name = await run_in_threadpool(
                     _staged_key, info, principal, input.original_source
                 )
@@ -291,12 +289,10 @@ class Mutation:
             entity=f"{input.entity.type}:{input.entity.id}" if input.entity else None,
             alt=input.alt,
         )
-        from starlette.concurrency import run_in_threadpool
-
         return await run_in_threadpool(_start, info, job, input.entity)
 
     @strawberry.mutation(description="Create a media from a public http(s) URL, fetched safely.")
-    def media_create_from_url(
+    async def media_create_from_url(
         self, info: Info, url: str, alt: str | None = None, entity: EntityInput | None = None
     ) -> MediaPayload:
         principal = require(info, "write")
@@ -312,10 +308,12 @@ class Mutation:
             entity=f"{entity.type}:{entity.id}" if entity else None,
             alt=alt,
         )
-        return _start(info, job, entity)
+        return await run_in_threadpool(_start, info, job, entity)
 
     @strawberry.mutation(description="Change a media's alt text.")
-    def media_update(self, info: Info, id: strawberry.ID, alt: str | None = None) -> MediaPayload:
+    async def media_update(
+        self, info: Info, id: strawberry.ID, alt: str | None = None
+    ) -> MediaPayload:
         def change(session: Session, media: Media, principal: Principal) -> None:
             media.alt_text = _alt(alt)
             repo.record_audit(
@@ -327,34 +325,38 @@ class Mutation:
                 details={"alt": alt},
             )
 
-        return _edit(info, id, change)
+        return await run_in_threadpool(_edit, info, id, change)
 
     @strawberry.mutation(description="Attach a media at the end of an entity's gallery.")
-    def media_attach(self, info: Info, id: strawberry.ID, entity: EntityInput) -> MediaPayload:
+    async def media_attach(
+        self, info: Info, id: strawberry.ID, entity: EntityInput
+    ) -> MediaPayload:
         def change(session: Session, media: Media, principal: Principal) -> None:
             lifecycle.attach(session, media, _entity(entity), principal.user)
 
-        return _edit(info, id, change)
+        return await run_in_threadpool(_edit, info, id, change)
 
     @strawberry.mutation(description="Remove a media from an entity's gallery.")
-    def media_detach(self, info: Info, id: strawberry.ID, entity: EntityInput) -> MediaPayload:
+    async def media_detach(
+        self, info: Info, id: strawberry.ID, entity: EntityInput
+    ) -> MediaPayload:
         def change(session: Session, media: Media, principal: Principal) -> None:
             if not lifecycle.detach(session, media, _entity(entity), principal.user):
                 raise _Refusal(_error(["entity"], "NOT_ATTACHED", "media is not attached there"))
 
-        return _edit(info, id, change)
+        return await run_in_threadpool(_edit, info, id, change)
 
     @strawberry.mutation(description="Soft-delete a media; restorable for the retention period.")
-    def media_delete(self, info: Info, id: strawberry.ID) -> MediaPayload:
+    async def media_delete(self, info: Info, id: strawberry.ID) -> MediaPayload:
         def change(session: Session, media: Media, principal: Principal) -> None:
             lifecycle.soft_delete(
                 session, media, actor=principal.user, now=datetime.now(UTC), reason="user"
             )
 
-        return _edit(info, id, change)
+        return await run_in_threadpool(_edit, info, id, change)
 
     @strawberry.mutation(description="Undo a soft delete within the retention period.")
-    def media_restore(self, info: Info, id: strawberry.ID) -> MediaPayload:
+    async def media_restore(self, info: Info, id: strawberry.ID) -> MediaPayload:
         retention = timedelta(days=info.context.services.settings.retention_days)
 
         def change(session: Session, media: Media, principal: Principal) -> None:
@@ -362,7 +364,7 @@ class Mutation:
                 session, media, actor=principal.user, now=datetime.now(UTC), retention=retention
             )
 
-        return _edit(info, id, change)
+        return await run_in_threadpool(_edit, info, id, change)
 
 
 def url_problem(url: str) -> str | None:
