@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 
 from mediamill.api.services import services_of
 from mediamill.catalog.access import Principal, authenticate
-
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def bearer_token(request: Request) -> str | None:
@@ -26,13 +24,3 @@ def principal_of(request: Request) -> Principal | None:
         return None
     with services_of(request.app.state).reading() as session:
         return authenticate(session, token)
-
-
-def require_principal(request: Request) -> Principal:
-    """A FastAPI dependency: 401 unless the request carries a valid token."""
-    principal = principal_of(request)
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a valid API token is required", _CHALLENGE
-        )
-    return principal
