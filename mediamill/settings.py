@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         30, gt=0, description="How long a soft-deleted media can be restored before purge."
     )
+    delivery_retention_days: int = Field(
+        30,
+        gt=0,
+        description=(
+            "How long an accepted webhook event's id is remembered, so a redelivery is"
+            " acknowledged and not run again; the purge forgets older ones."
+        ),
+    )
     upload_ttl_hours: int = Field(
         24, gt=0, description="Age after which a never-attached upload is soft-deleted."
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from mediamill.catalog.base import utcnow
@@ -305,6 +305,45 @@ def take_stranded_deliveries(
                 )
             )
     return taken
+
+
+def settled_deliveries(
+    session: Session, workspace_ids: list[int], received_before: datetime
+) -> dict[int, int]:
+    """Per workspace, how many deliveries received before the cutoff have nothing to start.
+
+    Deliveries whose run is still to be started (``retry_at`` set) are never counted.
+    """
+    rows = session.execute(
+        select(WebhookDelivery.workspace_id, func.count())
+        .where(
+            WebhookDelivery.workspace_id.in_(workspace_ids),
+            WebhookDelivery.received_at < received_before,
+            WebhookDelivery.retry_at.is_(None),
+        )
+        .group_by(WebhookDelivery.workspace_id)
+    )
+    return {workspace_id: count for workspace_id, count in rows}
+
+
+def forget_settled_deliveries(
+    session: Session, workspace_id: int, received_before: datetime, limit: int
+) -> int:
+    """Forget up to ``limit`` of the deliveries ``settled_deliveries`` counts; how many."""
+    oldest = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.received_at < received_before,
+            WebhookDelivery.retry_at.is_(None),
+        )
+        .order_by(WebhookDelivery.received_at)
+        .limit(limit)
+    )
+    result = session.execute(
+        delete(WebhookDelivery).where(WebhookDelivery.id.in_(oldest.scalar_subquery()))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def forget_delivery(session: Session, delivery_id: int) -> None:

@@ -34,7 +34,7 @@ __all__ = [
 SCRIPT_LOCATION = "mediamill.catalog:migrations"
 # The newest revision shipped, spelled out so that checking a catalog (every CLI command
 # does) needs one query and no Alembic import; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0004_delivery_jobs"
+HEAD_REVISION = "0005_delivery_retention"
 
 EngineOrURL = Engine | str | URL
 

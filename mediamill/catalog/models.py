@@ -401,4 +401,9 @@ class WebhookDelivery(Base):
     job: Mapped[dict[str, Any] | None]
     retry_at: Mapped[datetime | None]
 
-    __table_args__ = (sa.UniqueConstraint("workspace_id", "event_id"), sa.Index(None, "retry_at"))
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "event_id"),
+        sa.Index(None, "retry_at"),
+        # The purge forgets a workspace's oldest settled deliveries.
+        sa.Index(None, "workspace_id", "received_at"),
+    )

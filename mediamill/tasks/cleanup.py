@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediamill.catalog import access, migrate, uploads
 from mediamill.catalog import lifecycle as life
-from mediamill.catalog import migrate, uploads
 from mediamill.catalog import repository as repo
 from mediamill.catalog.engine import begin_immediate, make_engine, make_session_factory
 from mediamill.catalog.errors import NotFound
@@ -62,6 +62,8 @@ MAX_REPORTED_ACTIONS = 1000
 _BLOB_FILENAME = re.compile(r"([0-9a-f]{64})(?:_[a-z0-9_-]{1,64})?\.[a-z0-9]{1,8}")
 
 Status = Literal["planned", "done", "skipped"]
+# Webhook deliveries forgotten per transaction by the purge.
+DELIVERY_BATCH = 5000
 
 
 class CleanupContext:
@@ -96,6 +98,10 @@ class CleanupContext:
     @property
     def retention(self) -> timedelta:
         return timedelta(days=self.settings.retention_days)
+
+    @property
+    def delivery_retention(self) -> timedelta:
+        return timedelta(days=self.settings.delivery_retention_days)
 
     @property
     def upload_ttl(self) -> timedelta:
@@ -621,13 +627,26 @@ class PurgePlan:
     unused_blobs: list[tuple[int, int]] = field(default_factory=list)  # (blob, workspace)
     # What the plan expects for each blob it touches: the report of a dry run.
     blobs: list[Action] = field(default_factory=list)
+    # Settled webhook deliveries received before ``deliveries_before``, per workspace.
+    deliveries_before: datetime | None = None
+    deliveries: dict[int, int] = field(default_factory=dict)
 
     def planned(self) -> list[Action]:
         actions = [
             Action("media.purged", self.workspaces[c.workspace_id], "planned", str(c.media_id))
             for c in self.media
         ]
-        return actions + self.blobs
+        forgotten = [
+            _deliveries_action(self.workspaces[workspace_id], "planned", count, self)
+            for workspace_id, count in self.deliveries.items()
+        ]
+        return actions + self.blobs + forgotten
+
+
+def _deliveries_action(workspace: str, status: Status, count: int, plan: PurgePlan) -> Action:
+    assert plan.deliveries_before is not None
+    details = {"count": count, "received_before": plan.deliveries_before.isoformat()}
+    return Action("deliveries.forgotten", workspace, status, details=details)
 
 
 def plan_purge(ctx: CleanupContext, workspace: str | None, now: datetime) -> PurgePlan:
@@ -651,6 +670,8 @@ def plan_purge(ctx: CleanupContext, workspace: str | None, now: datetime) -> Pur
             slug = plan.workspaces[blob.workspace_id]
             staying = life.blob_users(session, blob_id) - leaving.get(blob_id, 0)
             plan.blobs.append(_planned_blob(slug, blob, staying))
+        plan.deliveries_before = now - ctx.delivery_retention
+        plan.deliveries = access.settled_deliveries(session, ids, plan.deliveries_before)
     return plan
 
 
@@ -677,7 +698,43 @@ def execute_purge(ctx: CleanupContext, plan: PurgePlan, actor: str) -> list[Acti
         actions.extend(_purge_group(ctx, plan, workspace_id, blob_id, candidates, actor))
     for blob_id, workspace_id in plan.unused_blobs:
         actions.extend(_purge_group(ctx, plan, workspace_id, blob_id, [], actor))
+    for workspace_id in plan.deliveries:
+        actions.append(_forget_deliveries(ctx, plan, workspace_id, actor))
     return actions
+
+
+def _forget_deliveries(
+    ctx: CleanupContext, plan: PurgePlan, workspace_id: int, actor: str
+) -> Action:
+    """Forget a workspace's old settled deliveries, a batch per transaction.
+
+    A redelivery of a forgotten event is accepted and run again: the retention must outlast
+    every sender's retries. Short transactions keep SQLite's write lock free for the API.
+    """
+    assert plan.deliveries_before is not None
+    forgotten = 0
+    while True:
+        with ctx.writing() as session:
+            batch = access.forget_settled_deliveries(
+                session, workspace_id, plan.deliveries_before, DELIVERY_BATCH
+            )
+            forgotten += batch
+            last = batch < DELIVERY_BATCH
+            if last and forgotten:
+                repo.record_audit(
+                    session,
+                    workspace_id=workspace_id,
+                    action="deliveries.forgotten",
+                    actor=actor,
+                    details={
+                        "count": forgotten,
+                        "received_before": plan.deliveries_before.isoformat(),
+                    },
+                )
+        if last:
+            break
+    slug = plan.workspaces[workspace_id]
+    return _deliveries_action(slug, "done", forgotten, plan)
 
 
 def _purge_group(

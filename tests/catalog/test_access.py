@@ -271,3 +271,40 @@ def test_a_released_delivery_is_never_taken(session: Session) -> None:
     assert row is not None
     assert (row.job, row.retry_at) == (None, None)
     assert access.take_stranded_deliveries(session, utcnow(), utcnow(), 10) == []
+
+
+def test_only_old_settled_deliveries_are_counted_and_forgotten_oldest_first(
+    session: Session,
+) -> None:
+    acme, globex = add_workspace(session, "acme"), add_workspace(session, "globex")
+    now = utcnow()
+    ages = {"evt_1": 50, "evt_2": 40, "evt_3": 31, "evt_recent": 10}
+    for event_id, days in ages.items():
+        delivery = access.claim_delivery(session, acme.id, event_id, "entity.deleted")
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery)
+            .values(received_at=now - timedelta(days=days))
+        )
+    waiting = access.claim_delivery(
+        session, acme.id, "evt_waiting", "entity.deleted", job={"kind": "x"}, retry_at=now
+    )
+    theirs = access.claim_delivery(session, globex.id, "evt_theirs", "entity.deleted")
+    for delivery in (waiting, theirs):
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery)
+            .values(received_at=now - timedelta(days=90))
+        )
+    cutoff = now - timedelta(days=30)
+
+    assert access.settled_deliveries(session, [acme.id, globex.id], cutoff) == {
+        acme.id: 3,
+        globex.id: 1,
+    }
+    assert access.forget_settled_deliveries(session, acme.id, cutoff, limit=2) == 2
+    left = set(session.scalars(select(WebhookDelivery.event_id)))
+    assert left == {"evt_3", "evt_recent", "evt_waiting", "evt_theirs"}  # the oldest went first
+    assert access.forget_settled_deliveries(session, acme.id, cutoff, limit=2) == 1
+    assert access.forget_settled_deliveries(session, acme.id, cutoff, limit=2) == 0
+    assert access.settled_deliveries(session, [acme.id], cutoff) == {}

@@ -38,8 +38,8 @@ def table_names(engine: Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
 
 
-def test_head_is_the_delivery_jobs_revision() -> None:
-    assert head_revision() == "0004_delivery_jobs"
+def test_head_is_the_delivery_retention_revision() -> None:
+    assert head_revision() == "0005_delivery_retention"
 
 
 def test_upgrade_an_empty_database_to_head(engine: Engine) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from mediamill.catalog import access, migrate
 from mediamill.catalog import lifecycle as life
-from mediamill.catalog import migrate
 from mediamill.catalog import repository as repo
 from mediamill.catalog.engine import make_engine
 from mediamill.catalog.models import (
@@ -29,6 +29,7 @@ from mediamill.catalog.models import (
     MediaStatus,
     MediaType,
     Variant,
+    WebhookDelivery,
 )
 from mediamill.settings import get_settings
 from mediamill.storage.headers import IMMUTABLE
@@ -39,6 +40,7 @@ from mediamill.storage.keys import (
     variant_filename,
     workspace_prefix,
 )
+from mediamill.tasks import cleanup
 from mediamill.tasks.cleanup import (
     CleanupContext,
     blob_hash_of_key,
@@ -403,3 +405,66 @@ def test_a_blob_left_without_media_is_purged_unless_in_flight(ctx: CleanupContex
     ]
     assert _listing(ctx) == set(flight_keys)
     assert not set(left_keys) & _listing(ctx)
+
+
+# -- webhook deliveries -----------------------------------------------------------------
+
+
+def _delivery(
+    ctx: CleanupContext, workspace_id: int, event_id: str, age: timedelta, waiting: bool = False
+) -> None:
+    """An accepted event received ``age`` ago; a ``waiting`` one has its run still to start."""
+    with ctx.writing() as session:
+        delivery_id = access.claim_delivery(
+            session,
+            workspace_id,
+            event_id,
+            "entity.deleted",
+            job={"kind": "entity-cleanup", "parameters": {}} if waiting else None,
+            retry_at=repo.utcnow() if waiting else None,
+        )
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(received_at=repo.utcnow() - age)
+        )
+
+
+def _deliveries(ctx: CleanupContext) -> set[tuple[int, str]]:
+    with ctx.sessions() as session:
+        rows = session.execute(select(WebhookDelivery.workspace_id, WebhookDelivery.event_id))
+        return {(workspace_id, event_id) for workspace_id, event_id in rows}
+
+
+def test_purge_forgets_old_settled_deliveries_of_its_workspace_only(
+    ctx: CleanupContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cleanup, "DELIVERY_BATCH", 1)  # several transactions for two rows
+    acme, globex = _workspace(ctx, "acme"), _workspace(ctx, "globex")
+    _delivery(ctx, acme, "evt_old", 40 * DAY)
+    _delivery(ctx, acme, "evt_older", 400 * DAY)
+    _delivery(ctx, acme, "evt_recent", 29 * DAY)
+    _delivery(ctx, acme, "evt_waiting", 40 * DAY, waiting=True)
+    _delivery(ctx, globex, "evt_theirs", 40 * DAY)
+    everything = _deliveries(ctx)
+
+    plan = plan_purge(ctx, "acme", repo.utcnow())
+    planned = [(a.action, a.workspace, a.status, a.details["count"]) for a in plan.planned()]
+    assert planned == [("deliveries.forgotten", "acme", "planned", 2)]
+    assert _deliveries(ctx) == everything  # planning (a dry run) forgets nothing
+
+    actions = execute_purge(ctx, plan, ACTOR)
+
+    done = [(a.action, a.workspace, a.status, a.details["count"]) for a in actions]
+    assert done == [("deliveries.forgotten", "acme", "done", 2)]
+    assert _deliveries(ctx) == {(acme, "evt_recent"), (acme, "evt_waiting"), (globex, "evt_theirs")}
+    with ctx.sessions() as session:
+        (audit,) = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "deliveries.forgotten")
+        )
+        assert (audit.workspace_id, audit.actor, audit.details["count"]) == (acme, ACTOR, 2)
+    # A forgotten event delivered again is accepted again; a remembered one is not.
+    with ctx.writing() as session:
+        assert access.claim_delivery(session, acme, "evt_old", "entity.deleted") is not None
+        assert access.claim_delivery(session, acme, "evt_recent", "entity.deleted") is None
+    assert execute_purge(ctx, plan_purge(ctx, "acme", repo.utcnow()), ACTOR) == []
