@@ -623,12 +623,13 @@ class PurgePlan:
 
     now: datetime
     workspaces: dict[int, str]
+    # Settled webhook deliveries received before this are forgotten.
+    deliveries_before: datetime
     media: list[PurgeCandidate] = field(default_factory=list)
     unused_blobs: list[tuple[int, int]] = field(default_factory=list)  # (blob, workspace)
     # What the plan expects for each blob it touches: the report of a dry run.
     blobs: list[Action] = field(default_factory=list)
-    # Settled webhook deliveries received before ``deliveries_before``, per workspace.
-    deliveries_before: datetime | None = None
+    # How many such deliveries each workspace has.
     deliveries: dict[int, int] = field(default_factory=dict)
 
     def planned(self) -> list[Action]:
@@ -643,16 +644,21 @@ class PurgePlan:
         return actions + self.blobs + forgotten
 
 
-def _deliveries_action(workspace: str, status: Status, count: int, plan: PurgePlan) -> Action:
-    assert plan.deliveries_before is not None
+def _deliveries_action(
+    workspace: str, status: Status, count: int, plan: PurgePlan, reason: str | None = None
+) -> Action:
     details = {"count": count, "received_before": plan.deliveries_before.isoformat()}
-    return Action("deliveries.forgotten", workspace, status, details=details)
+    return Action("deliveries.forgotten", workspace, status, reason=reason, details=details)
 
 
 def plan_purge(ctx: CleanupContext, workspace: str | None, now: datetime) -> PurgePlan:
     """Media soft-deleted more than ``retention_days`` ago, and what purging them frees."""
     with ctx.sessions() as session:
-        plan = PurgePlan(now=now, workspaces=life.workspaces(session, workspace))
+        plan = PurgePlan(
+            now=now,
+            workspaces=life.workspaces(session, workspace),
+            deliveries_before=now - ctx.delivery_retention,
+        )
         ids = list(plan.workspaces)
         plan.media = [
             PurgeCandidate(m, ws, b)
@@ -670,7 +676,6 @@ def plan_purge(ctx: CleanupContext, workspace: str | None, now: datetime) -> Pur
             slug = plan.workspaces[blob.workspace_id]
             staying = life.blob_users(session, blob_id) - leaving.get(blob_id, 0)
             plan.blobs.append(_planned_blob(slug, blob, staying))
-        plan.deliveries_before = now - ctx.delivery_retention
         plan.deliveries = access.settled_deliveries(session, ids, plan.deliveries_before)
     return plan
 
@@ -711,7 +716,6 @@ def _forget_deliveries(
     A redelivery of a forgotten event is accepted and run again: the retention must outlast
     every sender's retries. Short transactions keep SQLite's write lock free for the API.
     """
-    assert plan.deliveries_before is not None
     forgotten = 0
     while True:
         with ctx.writing() as session:
@@ -734,6 +738,8 @@ def _forget_deliveries(
         if last:
             break
     slug = plan.workspaces[workspace_id]
+    if not forgotten:
+        return _deliveries_action(slug, "skipped", 0, plan, "forgotten since planned")
     return _deliveries_action(slug, "done", forgotten, plan)
 
 

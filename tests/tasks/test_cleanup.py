@@ -467,4 +467,10 @@ def test_purge_forgets_old_settled_deliveries_of_its_workspace_only(
     with ctx.writing() as session:
         assert access.claim_delivery(session, acme, "evt_old", "entity.deleted") is not None
         assert access.claim_delivery(session, acme, "evt_recent", "entity.deleted") is None
+    (again,) = execute_purge(ctx, plan, ACTOR)  # the same plan run twice
+    assert (again.status, again.reason, again.details["count"]) == (
+        "skipped",
+        "forgotten since planned",
+        0,
+    )
     assert execute_purge(ctx, plan_purge(ctx, "acme", repo.utcnow()), ACTOR) == []
