@@ -62,7 +62,8 @@ def purge(workspace: str | None = None, dry_run: bool = False) -> dict[str, Any]
 
     A blob's original and every variant are deleted, and its row removed, only once no
     media points at it any more; purged media keep their hash in ``meta.sha256``. Webhook
-    deliveries whose run started more than ``delivery_retention_days`` ago are forgotten.
+    deliveries received more than ``delivery_retention_days`` ago whose run was started
+    are forgotten.
     """
     now = utcnow()
     ctx = CleanupContext.open(get_settings())
