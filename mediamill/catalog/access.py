@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, func, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from mediamill.catalog.base import utcnow
@@ -307,6 +307,14 @@ def take_stranded_deliveries(
     return taken
 
 
+def _settled_before(received_before: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Received before the cutoff, with nothing left to start (``retry_at`` is cleared)."""
+    return (
+        WebhookDelivery.received_at < received_before,
+        WebhookDelivery.retry_at.is_(None),
+    )
+
+
 def settled_deliveries(
     session: Session, workspace_ids: list[int], received_before: datetime
 ) -> dict[int, int]:
@@ -316,11 +324,7 @@ def settled_deliveries(
     """
     rows = session.execute(
         select(WebhookDelivery.workspace_id, func.count())
-        .where(
-            WebhookDelivery.workspace_id.in_(workspace_ids),
-            WebhookDelivery.received_at < received_before,
-            WebhookDelivery.retry_at.is_(None),
-        )
+        .where(WebhookDelivery.workspace_id.in_(workspace_ids), *_settled_before(received_before))
         .group_by(WebhookDelivery.workspace_id)
     )
     return {workspace_id: count for workspace_id, count in rows}
@@ -332,11 +336,7 @@ def forget_settled_deliveries(
     """Forget up to ``limit`` of the deliveries ``settled_deliveries`` counts; how many."""
     oldest = (
         select(WebhookDelivery.id)
-        .where(
-            WebhookDelivery.workspace_id == workspace_id,
-            WebhookDelivery.received_at < received_before,
-            WebhookDelivery.retry_at.is_(None),
-        )
+        .where(WebhookDelivery.workspace_id == workspace_id, *_settled_before(received_before))
         .order_by(WebhookDelivery.received_at)
         .limit(limit)
     )
