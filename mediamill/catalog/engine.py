@@ -6,6 +6,8 @@ down; nothing here runs at import time.
 
 from __future__ import annotations
 
+import select
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,15 @@ _SQLITE_BEGIN = "mediamill_sqlite_begin"
 # SQLite (see `begin_immediate`); ignored by other backends.
 BEGIN_IMMEDIATE: dict[str, str] = {_SQLITE_BEGIN: "BEGIN IMMEDIATE"}
 
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is handed
+# out. Proxies and firewalls can drop a connection silently after minutes of quiet; one
+# back in use within seconds is live unless the server said otherwise (see
+# `ping_after_idle`), and pinging it would cost every checkout a round trip.
+PING_AFTER_IDLE_SECONDS = 5.0
+# Where the pool keeps a connection's last check-in (`ConnectionPoolEntry.info`, which the
+# pool clears when it replaces the connection).
+_CHECKED_IN_AT = "mediamill_checked_in_at"
+
 
 def normalize_url(url: str | URL) -> URL:
     """Parse a catalog URL, choosing psycopg 3 for a bare ``postgresql://``.
@@ -61,17 +72,63 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _make_sqlite_engine(parsed, echo=echo)
-    return sa.create_engine(
+    engine = sa.create_engine(
         parsed,
         echo=echo,
-        # Servers, proxies and PgBouncer drop idle connections: check before use, and
-        # recycle before typical idle timeouts rather than failing the next statement.
-        pool_pre_ping=True,
+        # Servers, proxies and PgBouncer drop idle connections: a connection idle for a
+        # while is checked before use (below), and all are recycled before typical idle
+        # timeouts, rather than failing the next statement.
         pool_recycle=1800,
         pool_size=5,
         max_overflow=10,
         pool_timeout=30,
     )
+    ping_after_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection at checkout without a round trip when it was just in use.
+
+    ``pool_pre_ping`` pings at every checkout: a webhook's acceptance checks out up to four
+    times. Here a connection is pinged only if it sat idle for ``idle_seconds`` or the
+    server sent it something while idle: a server that ends a backend (a restart, a
+    failover, ``pg_terminate_backend``) or a proxy that closes it says so, and that wait in
+    the socket costs one poll to see. A failed ping raises DisconnectionError, which makes
+    the pool discard the connection and check out another (SQLAlchemy's documented custom
+    pessimistic disconnect handling).
+    """
+
+    def checked_in(_dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    def checked_out(dbapi: DBAPIConnection, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        last = record.info.pop(_CHECKED_IN_AT, None)
+        if last is None:
+            return  # connected just now
+        quiet = not _server_spoke(dbapi)
+        if quiet and time.monotonic() - last < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi)
+        except Exception as error:
+            raise sa.exc.DisconnectionError(f"pooled connection is gone: {error}") from error
+        if not alive:
+            raise sa.exc.DisconnectionError("pooled connection is gone")
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
+
+
+def _server_spoke(dbapi: DBAPIConnection) -> bool:
+    """Whether an idle connection's socket has input: a goodbye, a hang-up or an error."""
+    try:
+        descriptor = dbapi.fileno()
+    except Exception:
+        return True  # closed on this side: the ping will say so
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN)  # hang-ups and errors are always reported
+    return bool(poller.poll(0))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from mediamill.catalog import engine as engine_module
 from mediamill.catalog.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
     begin_immediate,
@@ -158,6 +159,64 @@ def test_a_connection_the_server_dropped_is_replaced_before_use(
     finally:
         engine.dispose()
         killer.dispose()
+
+
+def _count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the engine's pings (a list, so the caller sees it grow)."""
+    pings: list[int] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(1)
+        return ping(dbapi_connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return pings
+
+
+def test_a_connection_back_in_use_within_seconds_is_not_pinged(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A round trip per checkout was most of a webhook's catalog time under load.
+    engine = make_engine(postgres_server.new_database())
+    pings = _count_pings(engine, monkeypatch)
+    try:
+        pids = set()
+        for _ in range(5):
+            with engine.connect() as connection:
+                pids.add(connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        assert len(pids) == 1  # the same pooled connection every time
+        assert pings == []
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_idle_past_the_limit_is_pinged_and_a_dead_one_replaced(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection dropped without a word (a firewall, a proxy's idle timeout) looks quiet
+    # from here: only the ping of a connection idle past the limit finds it.
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = make_engine(postgres_server.new_database())
+    pings = _count_pings(engine, monkeypatch)
+    try:
+        with engine.connect() as connection:
+            first = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as connection:
+            again = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert (again, len(pings)) == (first, 1)  # idle past 0 s: pinged, and alive
+
+        def gone(dbapi_connection: object) -> bool:
+            pings.append(1)
+            raise engine.dialect.loaded_dbapi.OperationalError("server closed the connection")
+
+        monkeypatch.setattr(engine.dialect, "do_ping", gone)
+        with engine.connect() as connection:
+            replaced = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert replaced != first  # the pool discarded it and connected anew
+        assert len(pings) == 2
+    finally:
+        engine.dispose()
 
 
 def test_objects_stay_readable_after_commit(migrated_engine: Engine) -> None:
