@@ -2,7 +2,7 @@
 
 For each backend (SQLite, PostgreSQL) the catalog is seeded (`bench.seed`: about half of the
 rows in the measured workspace, variants and all), the real server is started as it runs in
-production (``uvicorn --factory mediamill.api.app:create_app``, one worker process per core)
+production (``mediamill api --workers N``, one worker process per core)
 and ``wrk`` drives it for ``--duration`` seconds per line, 2 threads and 8 connections:
 
 - ``recentMedia(first: 20)``: the newest page, with variants, as the picker asks for it;
@@ -27,10 +27,11 @@ wrk keeps 8 requests in flight (a closed loop): latency includes the wait behind
 its end are missing from a line (the ``answers`` column shows how many were counted).
 
 uvicorn's worker processes share one listening socket, and the first to wake accepts every
-connection waiting (uvloop accepts until none is left), so a line can run with most of its
-connections on one process and the other core half idle. Each line reports that spread
-(``connections``, read from ``/proc`` half-way through the line), and starts a second after
-the previous one, so that line's last requests are no longer being served.
+connection waiting (uvloop accepts until none is left); `mediamill.api.balance` then closes
+a connection of a process over its even share, so the client reconnects to the other. Each
+line reports the spread (``connections``, read from ``/proc`` half-way through the line),
+and starts a second after the previous one, so that line's last requests are no longer
+being served.
 
 With ``--sweeps`` (as ``make bench`` runs it), `bench.bench_sweeps` then times the scheduled
 sweeps over the same seeded catalogs, once nothing reads them any more.
@@ -326,7 +327,7 @@ class Server:
 def api_server(
     catalog_url: str, home: Path, prefect_api_url: str, timeout: float = 90.0
 ) -> Iterator[Server]:
-    """``uvicorn --factory mediamill.api.app:create_app`` on a free port, until the block ends."""
+    """``mediamill api`` on a free port, until the block ends."""
     from bench.postgres import free_port
 
     port = free_port()
@@ -351,9 +352,8 @@ def api_server(
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "--factory",
-                "mediamill.api.app:create_app",
+                "mediamill",
+                "api",
                 "--host",
                 "127.0.0.1",
                 "--port",

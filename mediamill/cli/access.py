@@ -71,11 +71,20 @@ def api(
     workers: Annotated[
         int, typer.Option(min=1, help="Server processes (requests are CPU-bound: up to cores).")
     ] = 1,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (uvicorn's access log).")
+    ] = True,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
+    ] = "info",
 ) -> None:
     """Serve the API (webhooks, /graphql, /library) with uvicorn until Ctrl-C."""
     import os
+    from contextlib import nullcontext
 
     import uvicorn
+
+    from mediamill.api.balance import BOARD_ENV, BalancedHttpToolsProtocol, connection_board
 
     settings = load_settings()
     with open_catalog(settings, migrate_embedded=True):
@@ -95,11 +104,18 @@ def api(
         os.environ["MEDIAMILL_API_PUBLIC_URL"] = f"http://{shown}:{port}"
 
     console.print(f"mediamill API on http://{host}:{port} (picker: /library, GraphQL: /graphql)")
-    uvicorn.run(
-        "mediamill.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    # Several processes share the listening socket: a board keeps their connections even
+    # (see mediamill.api.balance).
+    with connection_board(workers) if workers > 1 else nullcontext() as board:
+        if board is not None:
+            os.environ[BOARD_ENV] = str(board)
+        uvicorn.run(
+            "mediamill.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            http=BalancedHttpToolsProtocol if board is not None else "auto",
+            log_level=log_level,
+            access_log=access_log,
+        )

@@ -1,0 +1,135 @@
+"""Spread keep-alive connections evenly over the API's worker processes.
+
+uvicorn's workers share one listening socket, and the first to wake accepts every
+connection waiting, so a burst of clients that keep their connections (a webhook sender's
+pool, a proxy, a load tool) can leave one process with most of them: it queues their
+requests on one core while the other idles.
+
+Each worker here publishes how many connections it holds on a board the ``mediamill api``
+process shares with them: a small file of counts, one slot per worker, each slot held
+with a file lock for the worker's life so a restarted worker takes the slot of the one
+that died. A worker holding more than its even share answers the next request with
+``Connection: close``; the client opens a new connection, and the less busy worker, more
+often the first to wake, accepts it. HTTP/1.1 clients reconnect on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import math
+import mmap
+import os
+import struct
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Where the ``mediamill api`` process tells its workers the board's folder.
+BOARD_ENV = "MEDIAMILL_API_CONNECTION_BOARD"
+COUNTS_FILE = "connections"
+SLOT = struct.Struct("<q")
+
+
+class ConnectionBoard:
+    """One worker's view of the board: its own slot to write, every slot to read."""
+
+    def __init__(self, folder: Path) -> None:
+        counts = folder / COUNTS_FILE
+        self.workers = counts.stat().st_size // SLOT.size
+        self._lock: IO[bytes] | None = None
+        self.slot = self._claim_slot(folder)
+        with counts.open("r+b") as handle:
+            self._counts = mmap.mmap(handle.fileno(), 0)
+        self.held = 0
+        self._publish()
+
+    def _claim_slot(self, folder: Path) -> int:
+        for slot in range(self.workers):
+            handle = (folder / f"slot-{slot}.lock").open("ab")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self._lock = handle  # held open, so the slot stays this process's until exit
+            return slot
+        raise RuntimeError(f"every one of the {self.workers} slots is taken")
+
+    def _publish(self) -> None:
+        SLOT.pack_into(self._counts, self.slot * SLOT.size, self.held)
+
+    def joined(self) -> None:
+        self.held += 1
+        self._publish()
+
+    def left(self) -> None:
+        self.held = max(0, self.held - 1)
+        self._publish()
+
+    def over_share(self) -> bool:
+        """Whether this worker holds more than an even share of every worker's connections."""
+        total: int = sum(held for (held,) in SLOT.iter_unpack(self._counts))
+        return self.held > math.ceil(total / self.workers)
+
+    def close(self) -> None:
+        self._counts.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+@contextlib.contextmanager
+def connection_board(workers: int) -> Iterator[Path]:
+    """A board for ``workers`` processes, in a private folder removed when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="mediamill-api-") as folder:
+        (Path(folder) / COUNTS_FILE).write_bytes(bytes(SLOT.size * workers))
+        yield Path(folder)
+
+
+_board: ConnectionBoard | None = None
+
+
+def _this_workers_board() -> ConnectionBoard | None:
+    """The board named by the environment, opened once per process; None without one."""
+    global _board
+    if _board is None and (folder := os.environ.get(BOARD_ENV)):
+        _board = ConnectionBoard(Path(folder))
+    return _board
+
+
+class BalancedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, counting its connections and closing one over its share."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._board = _this_workers_board()
+        self._on_board = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self._board is not None:
+            self._board.joined()
+            self._on_board = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._leave_board()
+        super().connection_lost(exc)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        board, cycle = self._board, self.cycle
+        if self._on_board and board is not None and cycle is not None and board.over_share():
+            # Counted as gone now, so the next request here sees the share restored
+            # instead of closing a second connection for the same excess.
+            self._leave_board()
+            cycle.keep_alive = False
+
+    def _leave_board(self) -> None:
+        if self._on_board and self._board is not None:
+            self._board.left()
+            self._on_board = False
