@@ -64,9 +64,14 @@ def start_upload(
     job: UploadJob,
     entity: Entity | None,
     event: Event | None = None,
+    known: access.WebhookSigning | None = None,
 ) -> Started:
-    """Create the pending media and start its run; raises DispatchError (media failed)."""
-    if event is not None and (seen := _seen_before(services, workspace_id, event)) is not None:
+    """Create the pending media and start its run; raises DispatchError (media failed).
+
+    ``known``: the catalog's answer about the event, if the caller already asked.
+    """
+    seen = None if event is None else _seen_before(services, workspace_id, event, known)
+    if seen is not None:
         return seen
     services.launcher.admit()
     media_id = uuid.uuid4()
@@ -210,12 +215,18 @@ def _url_filename(url: str | None) -> str | None:
     return unquote(path.rsplit("/", 1)[-1]) or None
 
 
-def start_cleanup(services: Services, workspace_id: int, job: CleanupJob, event: Event) -> Started:
+def start_cleanup(
+    services: Services,
+    workspace_id: int,
+    job: CleanupJob,
+    event: Event,
+    known: access.WebhookSigning | None = None,
+) -> Started:
     """Start the ``entity-cleanup`` run of an entity-deleted event, once per event id."""
-    if (seen := _seen_before(services, workspace_id, event)) is not None:
+    if (seen := _seen_before(services, workspace_id, event, known)) is not None:
         return seen
     services.launcher.admit()
-    with services.writing() as session:
+    with services.writing_one_statement() as session:
         delivery_id = _claim(services, session, workspace_id, event, ENTITY_CLEANUP, job)
     if delivery_id is None:
         return _duplicate(services, workspace_id, event)
@@ -241,7 +252,7 @@ def launch_cleanup(
     """
 
     def record(run_id: uuid.UUID) -> None:
-        with services.writing() as session:
+        with services.writing_one_statement() as session:
             access.mark_dispatched(session, delivery_id, run_id, None)
         _announce(job.workspace, event, run_id)
 
@@ -298,15 +309,24 @@ def _announce(workspace: str, event: Event, run_id: uuid.UUID) -> None:
     )
 
 
-def _seen_before(services: Services, workspace_id: int, event: Event) -> Started | None:
+def _seen_before(
+    services: Services,
+    workspace_id: int,
+    event: Event,
+    known: access.WebhookSigning | None = None,
+) -> Started | None:
     """A redelivery's answer from a plain read, or None when the event looks new.
 
     Most redeliveries find their event committed long ago, and answering them must not queue
     for the catalog's write lock behind busy runs; a copy racing the first delivery finds
-    nothing here and loses the claim below instead.
+    nothing here and loses the claim below instead. ``known`` answers without a read when
+    it was looked up for this event in this workspace.
     """
-    with services.reading() as session:
-        prior = access.find_delivery(session, workspace_id, event.id)
+    if known is not None and (known.workspace_id, known.event_id) == (workspace_id, event.id):
+        prior = known.prior
+    else:
+        with services.reading() as session:
+            prior = access.find_delivery(session, workspace_id, event.id)
     if prior is None:
         return None
     return Started("duplicate", prior.media_id, prior.run_id)

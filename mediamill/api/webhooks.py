@@ -187,12 +187,17 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SignedBody:
-    """A body whose signature checked out, with the workspace it is for."""
+    """A body whose signature checked out, with the workspace it is for.
+
+    ``known`` is what the catalog knew of the body's event id when the secrets were read
+    (its earlier delivery, if any), so a first delivery costs no second lookup.
+    """
 
     services: Services
     workspace_id: int
     workspace: str
     body: Any
+    known: access.WebhookSigning | None = None
 
 
 async def _accept(
@@ -212,7 +217,16 @@ def _verified(services: Services, raw: bytes, signature: str | None) -> SignedBo
     """The parsed body and its workspace once the signature checks out; 401 otherwise."""
     body = _json_or_none(raw)
     unverified = _claimed_workspace(body)
-    found = None if unverified is None else _secrets_of(services, unverified)
+    event_id = body.get("id") if isinstance(body, dict) else None
+    known = None
+    found = None
+    if unverified is not None:
+        with services.reading() as session:
+            if isinstance(event_id, str):
+                known = access.webhook_signing(session, unverified, event_id)
+                found = None if known is None else (known.workspace_id, known.secrets)
+            else:
+                found = access.webhook_secrets(session, unverified)
     try:
         if signature is None:
             raise SignatureError(f"missing {HEADER} header")
@@ -227,12 +241,7 @@ def _verified(services: Services, raw: bytes, signature: str | None) -> SignedBo
     except SignatureError as error:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from error
     assert unverified is not None  # found is None without it
-    return SignedBody(services, found[0], unverified, body)
-
-
-def _secrets_of(services: Services, workspace: str) -> tuple[int, list[str]] | None:
-    with services.reading() as session:
-        return access.webhook_secrets(session, workspace)
+    return SignedBody(services, found[0], unverified, body, known)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -305,20 +314,25 @@ def _start_upload(
     event: Event,
     job: UploadJob,
     entity: Entity | None,
+    known: access.WebhookSigning | None = None,
 ) -> Accepted:
     """Remember the event, create the pending media, start its run; once per event id."""
     try:
-        started = intake.start_upload(services, workspace_id, job, entity, event)
+        started = intake.start_upload(services, workspace_id, job, entity, event, known)
     except DispatchError as error:
         raise _unavailable(error) from error
     return _accepted(event.id, started)
 
 
 def _start_cleanup(
-    services: Services, workspace_id: int, event: Event, job: CleanupJob
+    services: Services,
+    workspace_id: int,
+    event: Event,
+    job: CleanupJob,
+    known: access.WebhookSigning | None = None,
 ) -> Accepted:
     try:
-        started = intake.start_cleanup(services, workspace_id, job, event)
+        started = intake.start_cleanup(services, workspace_id, job, event, known)
     except DispatchError as error:
         raise _unavailable(error) from error
     return _accepted(event.id, started)
@@ -369,7 +383,12 @@ def _upload_completed(signed: SignedBody) -> JSONResponse:
     entity = event.entity.as_entity() if event.entity else None
     return _answer(
         _start_upload(
-            signed.services, signed.workspace_id, Event(event.id, event.type), job, entity
+            signed.services,
+            signed.workspace_id,
+            Event(event.id, event.type),
+            job,
+            entity,
+            signed.known,
         )
     )
 
@@ -393,7 +412,9 @@ def _entity_deleted(signed: SignedBody) -> JSONResponse:
     event = _parse(EntityDeleted, signed.body)
     job = CleanupJob(event.workspace, str(event.entity.as_entity()), WEBHOOK_ACTOR)
     return _answer(
-        _start_cleanup(signed.services, signed.workspace_id, Event(event.id, event.type), job)
+        _start_cleanup(
+            signed.services, signed.workspace_id, Event(event.id, event.type), job, signed.known
+        )
     )
 
 

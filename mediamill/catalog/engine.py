@@ -149,8 +149,18 @@ def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
     anyway. SQLite keeps its default, as its transactions cost no round trip. A session made
     here must never write: on PostgreSQL a flush would commit at once.
     """
+    return make_autocommit_session_factory(engine) or make_session_factory(engine)
+
+
+def make_autocommit_session_factory(engine: Engine) -> sessionmaker[Session] | None:
+    """On PostgreSQL, sessions whose every statement is its own transaction; else None.
+
+    For reads, and for a write that is one statement: it then costs one round trip instead
+    of three (BEGIN, the statement, COMMIT). Never for several writes that must hold
+    together, nor for the ORM's flush, which would commit each row at once.
+    """
     if engine.dialect.name != "postgresql":
-        return make_session_factory(engine)
+        return None
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     return sessionmaker(bind=autocommit, expire_on_commit=False)
 

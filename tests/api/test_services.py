@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
 from mediamill.api.services import Services
+from mediamill.catalog import access
+from mediamill.catalog.migrate import upgrade
 from mediamill.catalog.models import Workspace
 from mediamill.catalog.repository import ensure_workspace
 from mediamill.settings import get_settings
+from tests.services.postgres import PostgresServer
 
 
 @pytest.mark.usefixtures("home")
@@ -45,3 +49,34 @@ def test_a_writer_waits_its_turn_instead_of_timing_out_on_sqlites_lock(
         services.close()
     assert errors == []
     assert {"first", "second"} <= slugs
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def services(
+    request: pytest.FixtureRequest, home: object, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Services]:
+    """The app's services on a migrated catalog of each backend."""
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.new_database()
+        upgrade(url)
+        monkeypatch.setenv("MEDIAMILL_DATABASE_URL", url)
+    services = Services.open(get_settings())
+    yield services
+    services.close()
+
+
+def test_a_write_of_one_statement_commits_as_it_runs(services: Services) -> None:
+    with services.writing() as session:
+        workspace_id = ensure_workspace(session, "acme").id
+    with services.writing_one_statement() as session:
+        claimed = access.claim_delivery(session, workspace_id, "evt_1", "entity.deleted")
+        assert claimed is not None
+        if services.engine.dialect.name == "postgresql":
+            # Its own transaction, committed already: no BEGIN or COMMIT round trip.
+            with services.reading() as other:
+                assert access.find_delivery(other, workspace_id, "evt_1") is not None
+    with services.reading() as session:
+        found = access.find_delivery(session, workspace_id, "evt_1")
+    assert found is not None
+    assert found.id == claimed

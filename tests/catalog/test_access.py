@@ -195,6 +195,38 @@ def test_claim_delivery_once_per_workspace_and_event(session: Session) -> None:
     assert access.find_delivery(session, globex_id, "evt_2") is None
 
 
+def test_webhook_signing_reads_the_secrets_and_the_events_delivery_at_once(
+    session: Session,
+) -> None:
+    access.create_webhook_secret(session, "acme")
+    active = access.create_webhook_secret(session, "acme")  # revokes the first
+    access.create_webhook_secret(session, "globex")
+    session.commit()
+    acme_id = session.scalars(select(Workspace.id).where(Workspace.slug == "acme")).one()
+    globex_id = session.scalars(select(Workspace.id).where(Workspace.slug == "globex")).one()
+    run_id, media_id = uuid.uuid4(), uuid.uuid4()
+    delivery = access.claim_delivery(session, globex_id, "evt_1", "entity.deleted")
+    assert delivery is not None
+    access.mark_dispatched(session, delivery, run_id, media_id)
+    session.commit()
+
+    # New to acme (the same event id in globex is none of its business); only the active
+    # secret is read.
+    fresh = access.webhook_signing(session, "acme", "evt_1")
+    assert fresh == (acme_id, [active], "evt_1", None)
+    seen = access.webhook_signing(session, "globex", "evt_1")
+    assert seen is not None
+    assert (seen.workspace_id, seen.prior) == (globex_id, (delivery, media_id, run_id))
+    assert len(seen.secrets) == 1  # one row per active secret, the delivery on each
+    assert access.webhook_signing(session, "nobody", "evt_1") is None
+
+
+def test_webhook_signing_knows_a_workspace_without_an_active_secret(session: Session) -> None:
+    workspace_id = add_workspace(session, "acme").id
+    session.commit()
+    assert access.webhook_signing(session, "acme", "evt_1") == (workspace_id, [], "evt_1", None)
+
+
 def test_claim_after_commit_is_still_a_duplicate(session: Session) -> None:
     acme_id = add_workspace(session, "acme").id
     claimed = access.claim_delivery(session, acme_id, "evt_9", "entity.deleted")
