@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import math
 import mmap
 import os
@@ -29,6 +30,7 @@ from typing import IO, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+logger = logging.getLogger(__name__)
 # Where the ``mediamill api`` process tells its workers the board's folder.
 BOARD_ENV = "MEDIAMILL_API_CONNECTION_BOARD"
 COUNTS_FILE = "connections"
@@ -92,13 +94,23 @@ def connection_board(workers: int) -> Iterator[Path]:
 
 
 _board: ConnectionBoard | None = None
+_board_opened = False
 
 
 def _this_workers_board() -> ConnectionBoard | None:
-    """The board named by the environment, opened once per process; None without one."""
-    global _board
-    if _board is None and (folder := os.environ.get(BOARD_ENV)):
-        _board = ConnectionBoard(Path(folder))
+    """The board named by the environment, opened once per process; None without one.
+
+    A board that cannot be opened (its folder removed, no slot free) costs the balance,
+    not the requests: the worker serves its connections as plain uvicorn would.
+    """
+    global _board, _board_opened
+    if not _board_opened:
+        _board_opened = True
+        if folder := os.environ.get(BOARD_ENV):
+            try:
+                _board = ConnectionBoard(Path(folder))
+            except (OSError, RuntimeError, ValueError) as error:
+                logger.warning("connections are not balanced in this process: %s", error)
     return _board
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mediamill.api import balance
 from mediamill.api.balance import ConnectionBoard, connection_board
 from tests.services.objectstores import free_port
 
@@ -63,6 +64,19 @@ def test_a_restarted_worker_starts_from_zero() -> None:
         assert (other.over_share(), replacement.over_share()) == (False, False)  # 1 of 1
         other.close()
         replacement.close()
+
+
+def test_a_board_that_cannot_be_opened_leaves_the_worker_serving_unbalanced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(balance, "_board", None)
+    monkeypatch.setattr(balance, "_board_opened", False)
+    monkeypatch.setenv(balance.BOARD_ENV, str(tmp_path / "removed"))
+    assert balance._this_workers_board() is None
+    assert "not balanced" in caplog.text
+    caplog.clear()
+    assert balance._this_workers_board() is None
+    assert caplog.text == ""  # tried once per process, not once per connection
 
 
 @pytest.fixture
