@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from mediamill.cli.common import console, errors, fail, load_settings, open_catalog
 from mediamill.cli.options import WorkspaceOption
+
+
+class LogLevel(StrEnum):
+    """uvicorn's log levels, as ``mediamill api --log-level`` offers them."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
 
 ScopeList = Annotated[
     list[str] | None,
@@ -74,9 +86,7 @@ def api(
     access_log: Annotated[
         bool, typer.Option(help="Log every request (uvicorn's access log).")
     ] = True,
-    log_level: Annotated[
-        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
-    ] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="uvicorn's log level.")] = LogLevel.info,
 ) -> None:
     """Serve the API (webhooks, /graphql, /library) with uvicorn until Ctrl-C."""
     import os
@@ -116,6 +126,6 @@ def api(
             port=port,
             workers=workers,
             http=BalancedHttpToolsProtocol if board is not None else "auto",
-            log_level=log_level,
+            log_level=log_level.value,
             access_log=access_log,
         )
