@@ -132,6 +132,12 @@ class BalancedHttpToolsProtocol(HttpToolsProtocol):
         self._leave_board()
         super().connection_lost(exc)
 
+    def handle_websocket_upgrade(self) -> None:
+        # The connection passes to uvicorn's WebSocket protocol, which keeps no count, and
+        # this protocol hears nothing more of it: it leaves the board now.
+        self._leave_board()
+        super().handle_websocket_upgrade()
+
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         board, cycle = self._board, self.cycle

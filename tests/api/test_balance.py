@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -206,3 +207,34 @@ def test_connections_all_taken_by_one_worker_end_up_split_evenly(
     assert failures == []
     assert spread == [CLIENTS // 2, CLIENTS // 2]
     assert set(statuses) == {200}
+
+
+def _board_counts(worker: int) -> list[int]:
+    """The counts a worker publishes, read from the board its environment names."""
+    environment = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+    prefix = balance.BOARD_ENV.encode() + b"="
+    (folder,) = [entry[len(prefix) :].decode() for entry in environment if entry.startswith(prefix)]
+    raw = (Path(folder) / balance.COUNTS_FILE).read_bytes()
+    return [held for (held,) in balance.SLOT.iter_unpack(raw)]
+
+
+def test_a_connection_upgraded_to_a_websocket_leaves_the_count(
+    two_worker_api: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    # uvicorn hands an upgraded connection to its WebSocket protocol, and the HTTP protocol
+    # that counted it never hears of it again: counted still, it would skew the shares.
+    server, port = two_worker_api
+    worker = _workers(server.pid)[0]
+    upgrade = (
+        "GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+    )
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(upgrade.encode())
+            assert client.recv(4096).startswith(b"HTTP/1.1 ")  # the server answered the upgrade
+    deadline = time.monotonic() + 10
+    while sum(_board_counts(worker)) != 0:
+        assert time.monotonic() < deadline, _board_counts(worker)
+        time.sleep(0.05)
