@@ -56,14 +56,17 @@ def services(
     request: pytest.FixtureRequest, home: object, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Services]:
     """The app's services on a migrated catalog of each backend."""
+    server: PostgresServer | None = None
     if request.param == "postgresql":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
+        server = request.getfixturevalue("postgres_server")
         url = server.new_database()
         upgrade(url)
         monkeypatch.setenv("MEDIAMILL_DATABASE_URL", url)
     services = Services.open(get_settings())
     yield services
     services.close()
+    if server is not None:
+        server.drop_database(url)
 
 
 def test_a_write_of_one_statement_commits_as_it_runs(services: Services) -> None:
