@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +24,7 @@ from mediamill.catalog.errors import CatalogNotMigrated
 from mediamill.catalog.writers import WriterTurns
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
+from mediamill.storage.keys import url_path
 from mediamill.storage.store import ObjectStore
 
 
@@ -116,7 +116,7 @@ class Services:
     def url_for(self, key: str) -> str:
         """The URL a client fetches a published object from."""
         if self.files_base is not None:
-            return f"{self.files_base}/{quote(key)}"
+            return f"{self.files_base}/{url_path(key)}"
         return self.store.url(key)
 
     def close(self) -> None:

@@ -18,6 +18,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from mediamill.catalog.json_codec import decode_json
+
 __all__ = [
     "BEGIN_IMMEDIATE",
     "POSTGRES_SCHEMES",
@@ -82,6 +84,7 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
         pool_size=5,
         max_overflow=10,
         pool_timeout=30,
+        json_deserializer=decode_json,
     )
     ping_after_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
@@ -186,7 +189,7 @@ def _make_sqlite_engine(url: URL, *, echo: bool) -> Engine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # For files SQLAlchemy pools connections (QueuePool) and lets them cross threads; the
     # defaults suit a local catalog, so no pool arguments here.
-    engine = sa.create_engine(url, echo=echo)
+    engine = sa.create_engine(url, echo=echo, json_deserializer=decode_json)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from urllib.parse import quote
 
 TENANTS = "tenants"
 ORIGINAL_VERSION = "original"
@@ -21,6 +22,8 @@ _VARIANT = re.compile(r"[a-z0-9_-]{1,64}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _EXTENSION = re.compile(r"[a-z0-9]{1,8}")
 _FILENAME = re.compile(r"[0-9a-f]{64}(?:_[a-z0-9_-]{1,64})?\.[a-z0-9]{1,8}")
+# What a URL path carries as it is: RFC 3986's unreserved characters and the separator.
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 def _require(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -77,3 +80,14 @@ def media_key(
         f"{workspace_prefix(workspace_id)}{entity_type}/{shard(entity_id)}/{entity_id}/"
         f"{media_type}/{version}/{filename}"
     )
+
+
+def url_path(key: str) -> str:
+    """``key`` percent-encoded for a URL's path, as ``quote`` does it.
+
+    The keys mediamill builds need no escaping, and seeing that costs half of what
+    ``quote`` does: a page of media has about 130 variant URLs.
+    """
+    if _URL_SAFE.fullmatch(key) is not None:
+        return key
+    return quote(key)

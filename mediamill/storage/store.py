@@ -7,10 +7,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from .backends.base import Backend, modified_of
 from .errors import StorageConfigError, StorageError
+from .keys import url_path
 from .objects import Leftover, ListedObject, NewObject, ObjectInfo, UploadTarget
 from .translate import storage_errors
 from .validation import check_key, check_prefix, is_reserved
@@ -204,7 +204,7 @@ class ObjectStore:
         """The public CDN URL if one is configured, otherwise the backend's own URL."""
         check_key(key)
         if self._cdn_base_url:
-            return f"{self._cdn_base_url}/{quote(key)}"
+            return f"{self._cdn_base_url}/{url_path(key)}"
         return self._backend.url(key)
 
     def upload_target(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mediamill.storage.keys import (
     ORIGINAL_VERSION,
@@ -14,6 +17,7 @@ from mediamill.storage.keys import (
     media_key,
     original_filename,
     shard,
+    url_path,
     variant_filename,
     workspace_prefix,
 )
@@ -157,3 +161,18 @@ def test_filenames_require_a_short_lowercase_extension(extension: str) -> None:
 def test_variant_names_are_validated(variant: str) -> None:
     with pytest.raises(ValueError, match="variant"):
         variant_filename(SHA, variant, "jpg")
+
+
+def test_url_path_leaves_built_keys_as_they_are() -> None:
+    key = key_with(version="optimized-1a2b", filename=variant_filename(SHA, "thumb", "webp"))
+    assert url_path(key) == key == quote(key)
+
+
+@given(st.text())
+def test_url_path_encodes_as_quote_does(key: str) -> None:
+    assert url_path(key) == quote(key)
+
+
+@pytest.mark.parametrize("key", ["a b.jpg", "50%.png", "é/x", "a?b#c", "a+b"])
+def test_url_path_escapes_what_a_path_cannot_carry(key: str) -> None:
+    assert url_path(key) == quote(key) != key
