@@ -749,7 +749,9 @@ def main() -> None:
     table: list[dict[str, Any]] = []
     details: list[tuple[str, list[Line]]] = []
     with contextlib.ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mediamill-api-")))
+        workdir = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="mediamill-bench-api-"))
+        )
         catalogs = empty_catalogs(stack, backends, workdir)
         seeded = seed_all(catalogs, args.rows, workdir)
         for backend in backends:

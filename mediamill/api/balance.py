@@ -22,6 +22,7 @@ import logging
 import math
 import mmap
 import os
+import shutil
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 # Where the ``mediamill api`` process tells its workers the board's folder.
 BOARD_ENV = "MEDIAMILL_API_CONNECTION_BOARD"
 COUNTS_FILE = "connections"
+# A board's folder: this prefix, the id of the process that made it, a random part.
+BOARD_PREFIX = "mediamill-api-board-"
 SLOT = struct.Struct("<q")
 
 
@@ -86,11 +89,39 @@ class ConnectionBoard:
 
 
 @contextlib.contextmanager
-def connection_board(workers: int) -> Iterator[Path]:
-    """A board for ``workers`` processes, in a private folder removed when the block ends."""
-    with tempfile.TemporaryDirectory(prefix="mediamill-api-") as folder:
+def connection_board(workers: int, parent: Path | None = None) -> Iterator[Path]:
+    """A board for ``workers`` processes, in a private folder removed when the block ends.
+
+    A ``mediamill api`` that was killed could not remove its board: the folder's name
+    carries the process id, and boards whose process is gone are removed here first.
+    """
+    parent = parent or Path(tempfile.gettempdir())
+    remove_stale_boards(parent)
+    prefix = f"{BOARD_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as folder:
         (Path(folder) / COUNTS_FILE).write_bytes(bytes(SLOT.size * workers))
         yield Path(folder)
+
+
+def remove_stale_boards(parent: Path) -> list[Path]:
+    """Remove the boards in ``parent`` whose process no longer runs; returns them."""
+    removed = []
+    for folder in parent.glob(f"{BOARD_PREFIX}*-*"):
+        pid = folder.name.removeprefix(BOARD_PREFIX).partition("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 _board: ConnectionBoard | None = None

@@ -67,6 +67,24 @@ def test_a_restarted_worker_starts_from_zero() -> None:
         replacement.close()
 
 
+def test_boards_of_processes_that_are_gone_are_removed_at_start(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its id names no process now
+    stale = tmp_path / f"{balance.BOARD_PREFIX}{gone.pid}-x1"
+    live = tmp_path / f"{balance.BOARD_PREFIX}{os.getpid()}-x2"
+    unrelated = tmp_path / "mediamill-api-board-notes"
+    for folder in (stale, live, unrelated):
+        folder.mkdir()
+        (folder / balance.COUNTS_FILE).write_bytes(bytes(16))
+    with connection_board(2, parent=tmp_path) as folder:
+        assert folder.parent == tmp_path
+        assert folder.name.startswith(f"{balance.BOARD_PREFIX}{os.getpid()}-")
+        assert not stale.exists()
+        assert live.exists()
+        assert unrelated.exists()
+    assert not folder.exists()
+
+
 def test_a_board_that_cannot_be_opened_leaves_the_worker_serving_unbalanced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
