@@ -7,6 +7,7 @@ down; nothing here runs at import time.
 from __future__ import annotations
 
 import select
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 # How long a SQLite connection waits for another writer's lock before giving up with
 # "database is locked". Writes are short; a long wait beats failing a task for contention.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How often a connection that found the database locked retries switching it to WAL.
+WAL_SWITCH_RETRY_SECONDS = 0.01
 
 # Execution option read by the SQLite "begin" hook: which BEGIN to emit.
 _SQLITE_BEGIN = "mediamill_sqlite_begin"
@@ -202,10 +205,10 @@ def _on_sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        # Readers do not block the writer nor the writer the readers.
-        cursor.execute("PRAGMA journal_mode = WAL")
         # Wait for a competing writer instead of failing at once.
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # Readers do not block the writer nor the writer the readers.
+        _use_wal(cursor)
         # SQLite ignores foreign keys (and so ON DELETE CASCADE) unless asked, per connection.
         cursor.execute("PRAGMA foreign_keys = ON")
         # With WAL, NORMAL stays consistent after a crash and only risks the last commits
@@ -213,6 +216,24 @@ def _on_sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (it stays so), retrying while another connection holds it.
+
+    Switching a new file to WAL needs its exclusive lock. When two commands open a new
+    catalog at once, SQLite answers the one that would have to wait "database is locked" at
+    once, without its busy handler (waiting could deadlock), so that wait happens here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(WAL_SWITCH_RETRY_SECONDS)
 
 
 def _on_sqlite_begin(connection: sa.Connection) -> None:

@@ -56,6 +56,36 @@ def test_pragmas_hold_on_every_pooled_connection(sqlite_engine: Engine) -> None:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+def test_a_new_file_locked_by_another_connection_still_switches_to_wal(tmp_path: Path) -> None:
+    # Two commands opening a new catalog at once: the other one holds the write lock of a
+    # file not yet in WAL mode, and SQLite answers "locked" at once instead of waiting.
+    path = tmp_path / "catalog.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    committer = threading.Timer(0.3, other.execute, args=("COMMIT",))
+    committer.start()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        assert pragma(engine, "journal_mode") == "wal"
+    finally:
+        committer.join()
+        engine.dispose()
+        other.close()
+
+
+def test_a_file_that_is_not_a_database_fails_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    path.write_bytes(b"not a database, " * 64)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with pytest.raises(sa.exc.DatabaseError, match="not a database"):
+            pragma(engine, "journal_mode")
+    finally:
+        engine.dispose()
+
+
 def test_parent_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "home" / "nested" / "catalog.db"
     engine = make_engine(f"sqlite:///{path}")
