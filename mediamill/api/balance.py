@@ -31,6 +31,8 @@ from typing import IO, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mediamill.processes import pid_running
+
 logger = logging.getLogger(__name__)
 # Where the ``mediamill api`` process tells its workers the board's folder.
 BOARD_ENV = "MEDIAMILL_API_CONNECTION_BOARD"
@@ -108,20 +110,10 @@ def remove_stale_boards(parent: Path) -> list[Path]:
     removed = []
     for folder in parent.glob(f"{BOARD_PREFIX}*-*"):
         pid = folder.name.removeprefix(BOARD_PREFIX).partition("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not pid_running(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 _board: ConnectionBoard | None = None

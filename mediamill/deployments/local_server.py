@@ -25,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from mediamill.processes import pid_running
 from mediamill.settings import Settings
 
 STARTUP_TIMEOUT_S = 90.0
@@ -86,16 +87,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_server(settings: Settings) -> ServerInfo | None:
     """The local server recorded under HOME, if it is alive and answering."""
     try:
@@ -103,7 +94,7 @@ def running_server(settings: Settings) -> ServerInfo | None:
         info = ServerInfo(pid=int(state["pid"]), port=int(state["port"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if _pid_alive(info.pid) and _healthy(info.api_url):
+    if pid_running(info.pid) and _healthy(info.api_url):
         return info
     return None
 
@@ -159,13 +150,13 @@ def stop_server(settings: Settings) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False
     stopped = False
-    if _pid_alive(pid):
+    if pid_running(pid):
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_running(pid) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.1)
-        if _pid_alive(pid):
+        if pid_running(pid):
             os.killpg(pid, signal.SIGKILL)
         stopped = True
     state_file.unlink(missing_ok=True)
