@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from mediamill.cli.common import (
     attended_runs,
@@ -174,19 +175,22 @@ def backfill(
         raise fail("--workers sizes the local pool; with --dask the cluster's workers render")
     if not source.exists():
         raise fail(f"{source}: no such file or directory")
-    with open_catalog(settings, migrate_embedded=True):
-        pass
-    summary = run_backfill(
-        settings,
-        source,
-        workspace,
-        user,
-        entity,
-        batch_size,
-        workers,
-        show_progress=not as_json,
-        dask_address=dask,
-    )
+    with open_catalog(settings, migrate_embedded=True) as session:
+        early_workers = dask is None and _folder_needs_rendering(
+            session, settings, source, workspace
+        )
+    with _pixel_standby(settings, workers) if early_workers else nullcontext():
+        summary = run_backfill(
+            settings,
+            source,
+            workspace,
+            user,
+            entity,
+            batch_size,
+            workers,
+            show_progress=not as_json,
+            dask_address=dask,
+        )
     if as_json:
         print_json(summary)
     else:
@@ -195,6 +199,33 @@ def backfill(
             console.print(_failures_table(summary["failures"]))
     if summary["failed"]:
         raise typer.Exit(1)
+
+
+def _folder_needs_rendering(
+    session: Session, settings: Settings, source: Path, workspace: str
+) -> bool:
+    """Whether a folder backfill has files the catalog has not finished with.
+
+    Then its pixel workers start before Prefect loads. A manifest is left to the run:
+    reading one loads pandas, and a rerun must stay cheap.
+    """
+    if not source.is_dir():
+        return False
+    from mediamill.catalog import repository as repo
+    from mediamill.tasks.sources import discover
+    from mediamill.tasks.standby import expects_pixel_work
+
+    found = repo.find_workspace(session, workspace)
+    sources = discover(source, exclude=settings.own_state_paths())
+    return expects_pixel_work(session, found.id if found else None, sources)
+
+
+def _pixel_standby(settings: Settings, workers: int | None) -> AbstractContextManager[None]:
+    """The run's pixel pool, started now: it loads libvips while this process loads Prefect."""
+    from mediamill.tasks.pixels import PixelLimits
+    from mediamill.tasks.standby import standby
+
+    return standby(workers or settings.workers, PixelLimits.from_settings(settings))
 
 
 def run_backfill(

@@ -22,11 +22,11 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from mediamill.catalog import repository as repo
 from mediamill.flows.fairness import workspace_slot
 from mediamill.flows.progress import ProgressTracker
 from mediamill.flows.report import RunSummary, emit_media_event, publish_summary
 from mediamill.settings import Settings, get_settings
+from mediamill.tasks import standby
 from mediamill.tasks.context import PipelineContext
 from mediamill.tasks.filenames import display_filename
 from mediamill.tasks.publish import Finished
@@ -62,8 +62,9 @@ def run_pipeline(
     progress = ProgressTracker(len(sources), key="ingest-progress")
     workspace_id = ensure_workspace(ctx, workspace)
     run_id = _current_flow_run_id()
-    if _expects_pixel_work(ctx, workspace_id, sources):
-        ctx.pool.warm_up()  # workers import libvips while the first batches are read
+    with ctx.sessions() as session:
+        if standby.expects_pixel_work(session, workspace_id, sources):
+            ctx.pool.warm_up()  # workers import libvips while the first batches are read
 
     def on_finished(result: Finished) -> None:
         kind = "ready" if result.ok else "failed"
@@ -131,15 +132,6 @@ def batch_bounds(total: int, size: int, first: int) -> list[tuple[int, int]]:
         bounds.append((start, end))
         start, step = end, min(size, 2 * step)
     return bounds
-
-
-def _expects_pixel_work(ctx: PipelineContext, workspace_id: int, sources: Sequence[Source]) -> bool:
-    """False only for a rerun whose every source already finished: no worker to start."""
-    keys = {source.source_key for source in sources if source.source_key}
-    if len(keys) < len(sources):
-        return True
-    with ctx.sessions() as session:
-        return repo.count_finished_sources(session, workspace_id, keys) < len(keys)
 
 
 def _announce_settled(registrations: list[Registration], workspace: str) -> None:

@@ -13,6 +13,7 @@ from mediamill.catalog.engine import begin_immediate, make_engine, make_session_
 from mediamill.settings import Settings
 from mediamill.storage.factory import open_store
 from mediamill.storage.store import ObjectStore
+from mediamill.tasks import standby
 from mediamill.tasks.pixels import PixelLimits, PixelPool, RenderPool
 from mediamill.tasks.recipes import Recipe
 
@@ -21,7 +22,9 @@ CLAIM_LEASE = timedelta(minutes=15)
 
 def _open_pool(settings: Settings, workers: int | None, dask_address: str | None) -> RenderPool:
     if dask_address is None:
-        return PixelPool(workers or settings.workers, limits=PixelLimits.from_settings(settings))
+        size, limits = workers or settings.workers, PixelLimits.from_settings(settings)
+        # Workers the command started before loading Prefect, if they fit this run.
+        return standby.take(size, limits) or PixelPool(size, limits=limits)
     # Imported only here: distributed loads numpy, which the orchestrator otherwise never does.
     from mediamill.tasks.dask_pool import DaskPixelPool
 

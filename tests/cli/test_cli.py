@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import Blob, Media, MediaStatus
-from mediamill.cli.ingest import _settled_records
+from mediamill.cli.ingest import _folder_needs_rendering, _settled_records
 from mediamill.media import samples
 from mediamill.settings import get_settings
 from tests.cli.conftest import MEDIAMILL, Run
@@ -152,6 +152,19 @@ def test_backfill_json_then_rerun_is_a_no_op(cli: Run, files: dict[str, Path]) -
     assert again["unchanged"] == 4
     assert again["ingested"] == 0
     assert _catalog_counts() == (2, 3)
+
+
+def test_only_a_folder_with_new_files_starts_its_workers_before_prefect(
+    catalog: sessionmaker[Session], files: dict[str, Path], tmp_path: Path
+) -> None:
+    """A manifest is left to the run, whose reading of it loads pandas; a finished folder
+    is covered by ``expects_pixel_work``'s own test."""
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path\n{files['a.jpg']}\n")
+    settings = get_settings()
+    with catalog() as session:
+        assert _folder_needs_rendering(session, settings, files["a.jpg"].parent, "acme")
+        assert not _folder_needs_rendering(session, settings, manifest, "acme")
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -26,6 +26,7 @@ from mediamill.tasks.pixels import (
     RenderOutcome,
     _reason,
     missing_variants,
+    prime_worker,
     with_bytes,
 )
 from mediamill.tasks.recipes import Recipe
@@ -147,3 +148,24 @@ def test_a_file_written_since_it_was_hashed_is_refused_despite_its_identity(
     rehashed = with_bytes(dataclasses.replace(job, sha256=hashlib.sha256(rewritten).hexdigest()))
     assert isinstance(rehashed, RenderJob)
     assert rehashed.data == rewritten
+
+
+def test_priming_renders_a_blank_jpeg_and_names_the_worker() -> None:
+    assert prime_worker() == os.getpid()
+
+
+def test_warm_up_primes_each_worker_once_per_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    rounds: list[int] = []
+    original = PixelPool._schedule_priming
+
+    def counting(pool: PixelPool) -> None:
+        rounds.append(pool.workers)
+        original(pool)
+
+    monkeypatch.setattr(PixelPool, "_schedule_priming", counting)
+    with PixelPool(2) as pool:
+        pool.warm_up()
+        pool.warm_up()
+        (outcome,) = pool.render([image_job(1, samples.photo_jpeg(400, 300, seed=1))])
+    assert rounds == [2]
+    assert outcome.rendition is not None
