@@ -175,11 +175,12 @@ def backfill(
         raise fail("--workers sizes the local pool; with --dask the cluster's workers render")
     if not source.exists():
         raise fail(f"{source}: no such file or directory")
+    pool_size = workers or settings.workers
     with open_catalog(settings, migrate_embedded=True) as session:
-        early_workers = dask is None and _folder_needs_rendering(
-            session, settings, source, workspace
-        )
-    with _pixel_standby(settings, workers) if early_workers else nullcontext():
+        ahead = None
+        if dask is None:
+            ahead = _files_to_render_first(session, settings, source, workspace, pool_size)
+    with nullcontext() if ahead is None else _pixel_standby(settings, pool_size, ahead):
         summary = run_backfill(
             settings,
             source,
@@ -201,31 +202,36 @@ def backfill(
         raise typer.Exit(1)
 
 
-def _folder_needs_rendering(
-    session: Session, settings: Settings, source: Path, workspace: str
-) -> bool:
-    """Whether a folder backfill has files the catalog has not finished with.
+def _files_to_render_first(
+    session: Session, settings: Settings, source: Path, workspace: str, workers: int
+) -> list[Path] | None:
+    """For a folder backfill that will render: the files its run renders first.
 
-    Then its pixel workers start before Prefect loads. A manifest is left to the run:
-    reading one loads pandas, and a rerun must stay cheap.
+    Then the command starts its pixel workers, and has them render those files, before
+    it loads Prefect. ``None`` when the run renders nothing (a rerun of a finished folder),
+    and for a manifest, which is left to the run: reading one loads pandas.
     """
     if not source.is_dir():
-        return False
+        return None
     from mediamill.catalog import repository as repo
     from mediamill.tasks.sources import discover
-    from mediamill.tasks.standby import expects_pixel_work
+    from mediamill.tasks.standby import first_to_render
 
     found = repo.find_workspace(session, workspace)
     sources = discover(source, exclude=settings.own_state_paths())
-    return expects_pixel_work(session, found.id if found else None, sources)
+    return first_to_render(session, found.id if found else None, sources, workers)
 
 
-def _pixel_standby(settings: Settings, workers: int | None) -> AbstractContextManager[None]:
+def _pixel_standby(
+    settings: Settings, workers: int, ahead: list[Path]
+) -> AbstractContextManager[None]:
     """The run's pixel pool, started now: it loads libvips while this process loads Prefect."""
     from mediamill.tasks.pixels import PixelLimits
+    from mediamill.tasks.recipes import Recipe
     from mediamill.tasks.standby import standby
 
-    return standby(workers or settings.workers, PixelLimits.from_settings(settings))
+    limits = PixelLimits.from_settings(settings)
+    return standby(workers, limits, Recipe.from_settings(settings), ahead)
 
 
 def run_backfill(

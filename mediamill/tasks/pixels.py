@@ -23,17 +23,18 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
 from concurrent.futures import TimeoutError as JobTimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from pebble import ProcessExpired, ProcessPool
 
 from mediamill.media.errors import MediaError, ValidationError
 from mediamill.media.rendition import Rendition, VariantId
+from mediamill.media.sniff import SNIFF_BYTES, sniff
 from mediamill.tasks.recipes import Recipe, render
 from mediamill.tasks.staging import FileIdentity, file_identity
 
@@ -215,6 +216,50 @@ def with_bytes(job: RenderJob) -> RenderJob | RenderOutcome:
     return replace(job, path=None, data=data)
 
 
+@dataclass(frozen=True)
+class EarlyRender:
+    """An image rendered before its run registered it, and the content it was made from."""
+
+    sha256: str
+    media_format: str
+    outcome: RenderOutcome
+
+
+def render_ahead(path: str, recipe: Recipe) -> EarlyRender | None:
+    """Runs in a worker: render an image file a run is about to ask for; ``None`` otherwise.
+
+    The result carries the SHA-256 of the bytes it was made from, so a run uses it only
+    for a job with that very content (see ``PixelPool.render``). Files that are not
+    images, too large, unreadable or fail to render are left to the run itself.
+    """
+    try:
+        if os.stat(path).st_size > recipe.image_limits.max_bytes:
+            return None
+        data = Path(path).read_bytes()
+        sniffed = sniff(data[:SNIFF_BYTES], size=len(data))
+    except (OSError, ValidationError):
+        return None
+    if sniffed.kind != "image":
+        return None
+    sha256 = hashlib.sha256(data).hexdigest()
+    outcome = render_job(RenderJob(0, sha256, "image", sniffed.format, recipe, data=data))
+    return EarlyRender(sha256, sniffed.format, outcome) if outcome.rendition else None
+
+
+def _early_outcome(future: Future[EarlyRender | None], job: RenderJob) -> RenderOutcome | None:
+    """The early render's outcome for ``job`` if it was made from the job's very content."""
+    if not future.done():  # stranded by a broken pool
+        future.cancel()
+        return None
+    try:
+        early = future.result()
+    except (JobTimeoutError, ProcessExpired, MemoryError, BrokenProcessPool, CancelledError):
+        return None
+    if early is None or (early.sha256, early.media_format) != (job.sha256, job.media_format):
+        return None
+    return replace(early.outcome, blob_id=job.blob_id)
+
+
 def configure_worker(threads: int, memory_bytes: int | None = None) -> None:
     """Set up libvips in a pixel worker: ``threads`` per job, no operation cache.
 
@@ -322,6 +367,8 @@ class _Scheduled:
     job: RenderJob
     pool: ProcessPool
     resent: bool = False
+    # An early render (``render_ahead``) standing in for the job, used if its content matches.
+    early: bool = False
 
 
 class PixelPool:
@@ -345,6 +392,8 @@ class PixelPool:
         self._closed = False
         self._pool = self._new_pool()
         self._primed: ProcessPool | None = None
+        # Early renders by file path, with the recipe they were made with (``render_ahead``).
+        self._ahead: dict[str, tuple[Future[EarlyRender | None], ProcessPool, Recipe]] = {}
 
     def _new_pool(self) -> ProcessPool:
         return ProcessPool(
@@ -396,6 +445,41 @@ class PixelPool:
         for _ in range(self.workers):
             self._pool.schedule(prime_worker, timeout=self.limits.seconds)
 
+    def render_ahead(self, paths: Sequence[Path], recipe: Recipe) -> None:
+        """Start rendering these image files now, before a run registers them.
+
+        For a command that knows which files its run will render first: the workers make
+        them while the command is still loading. A job of the run for one of these paths
+        takes the early result if it was made from the job's content with the job's recipe,
+        and renders as usual otherwise.
+        """
+        with self._lock:
+            for path in paths:
+                key = str(path)
+                if key in self._ahead:
+                    continue
+                try:
+                    future = self._pool.schedule(
+                        render_ahead, args=(key, recipe), timeout=self.limits.seconds
+                    )
+                except RuntimeError:  # a broken pool: the run will render the file itself
+                    return
+                self._ahead[key] = (future, self._pool, recipe)
+
+    def _claim_early(self, job: RenderJob) -> tuple[Future[RenderOutcome], _Scheduled] | None:
+        """The early render of the job's file, if one was started with the job's recipe."""
+        if job.path is None or job.only is not None or job.media_type != "image":
+            return None
+        with self._lock:
+            found = self._ahead.pop(job.path, None)
+        if found is None:
+            return None
+        future, pool, recipe = found
+        if recipe != job.recipe:
+            future.cancel()
+            return None
+        return cast("Future[RenderOutcome]", future), _Scheduled(job, pool, early=True)
+
     def render(
         self, jobs: Sequence[RenderJob], run: JobRunner = render_job
     ) -> Iterator[RenderOutcome]:
@@ -405,14 +489,25 @@ class PixelPool:
         a job to misbehave on purpose; it must be importable by name from a fresh process.
         Jobs still in flight when the caller stops iterating are cancelled.
         """
-        running: dict[Future[RenderOutcome], _Scheduled] = dict(
-            self._schedule(run, job) for job in jobs
-        )
+        running: dict[Future[RenderOutcome], _Scheduled] = {}
+        for job in jobs:
+            claimed = self._claim_early(job) if run is render_job else None
+            future, entry = claimed or self._schedule(run, job)
+            running[future] = entry
         try:
             while running:
                 done, _ = wait(running, LIVENESS_POLL_SECONDS, return_when=FIRST_COMPLETED)
                 for future in done | self._stranded(running):
                     scheduled = running.pop(future)
+                    if scheduled.early:
+                        early = cast("Future[EarlyRender | None]", future)
+                        outcome = _early_outcome(early, scheduled.job)
+                        if outcome is None:
+                            again, entry = self._schedule(run, scheduled.job)
+                            running[again] = entry
+                        else:
+                            yield outcome
+                        continue
                     outcome = self._settle(future, scheduled)
                     if outcome is None:
                         again, entry = self._schedule(run, scheduled.job, resent=True)
@@ -472,6 +567,9 @@ class PixelPool:
         """Let the jobs in flight finish (each within its limit), then stop the workers."""
         with self._lock:
             self._closed = True
+            for future, _, _ in self._ahead.values():
+                future.cancel()  # early renders no run asked for
+            self._ahead.clear()
             self._pool.close()  # type: ignore[no-untyped-call]
             self._pool.join()
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediamill.catalog import repository as repo
-from mediamill.catalog.models import BlobStatus, MediaStatus, Variant
+from mediamill.catalog.models import BlobStatus, MediaStatus
 from mediamill.media.rendition import RenderedVariant, Rendition
 from mediamill.storage.errors import StorageError
 from mediamill.storage.headers import IMMUTABLE
@@ -89,7 +89,7 @@ def _job(ctx: PipelineContext, plan: PlannedRender) -> RenderJob:
 
 def _write_objects(
     ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, versions: dict[str, str]
-) -> list[Variant]:
+) -> list[repo.NewVariant]:
     """Put the original and every variant; returns the catalog rows to add."""
     objects = []
     if plan.store_original:
@@ -100,7 +100,7 @@ def _write_objects(
         key = _variant_key(plan, rendered)
         objects.append(NewObject(key, rendered.mime, data=rendered.data))
         rows.append(
-            Variant(
+            repo.NewVariant(
                 name=rendered.name,
                 format=rendered.format,
                 spec_version=rendered.spec_version,
@@ -118,7 +118,7 @@ def _write_objects(
 
 
 def _commit_success(
-    ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, rows: list[Variant]
+    ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, rows: list[repo.NewVariant]
 ) -> list[uuid.UUID]:
     with ctx.writing() as session:
         blob = repo.lock_blob(session, plan.blob_id)

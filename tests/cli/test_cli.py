@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mediamill.catalog.engine import make_engine, make_session_factory
 from mediamill.catalog.models import Blob, Media, MediaStatus
-from mediamill.cli.ingest import _folder_needs_rendering, _settled_records
+from mediamill.cli.ingest import _files_to_render_first, _settled_records
 from mediamill.media import samples
 from mediamill.settings import get_settings
 from tests.cli.conftest import MEDIAMILL, Run
@@ -154,17 +154,20 @@ def test_backfill_json_then_rerun_is_a_no_op(cli: Run, files: dict[str, Path]) -
     assert _catalog_counts() == (2, 3)
 
 
-def test_only_a_folder_with_new_files_starts_its_workers_before_prefect(
+def test_a_new_folder_names_its_first_files_for_the_workers_a_manifest_nothing(
     catalog: sessionmaker[Session], files: dict[str, Path], tmp_path: Path
 ) -> None:
-    """A manifest is left to the run, whose reading of it loads pandas; a finished folder
-    is covered by ``expects_pixel_work``'s own test."""
+    """A manifest is left to the run, whose reading of it loads pandas; a rerun's answers
+    are ``first_to_render``'s own test."""
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(f"path\n{files['a.jpg']}\n")
     settings = get_settings()
+    folder = files["a.jpg"].parent
     with catalog() as session:
-        assert _folder_needs_rendering(session, settings, files["a.jpg"].parent, "acme")
-        assert not _folder_needs_rendering(session, settings, manifest, "acme")
+        first = _files_to_render_first(session, settings, folder, "acme", workers=1)
+        assert _files_to_render_first(session, settings, manifest, "acme", workers=1) is None
+    # One file per worker, then a batch of two: the run's first two batches, in its order.
+    assert first == sorted(path.resolve() for path in files.values())[:3]
 
 
 @pytest.mark.usefixtures("prefect_api")

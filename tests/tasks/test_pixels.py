@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pebble.pool.base_pool import PoolStatus, Task
@@ -27,6 +28,7 @@ from mediamill.tasks.pixels import (
     _reason,
     missing_variants,
     prime_worker,
+    render_ahead,
     with_bytes,
 )
 from mediamill.tasks.recipes import Recipe
@@ -169,3 +171,79 @@ def test_warm_up_primes_each_worker_once_per_pool(monkeypatch: pytest.MonkeyPatc
         (outcome,) = pool.render([image_job(1, samples.photo_jpeg(400, 300, seed=1))])
     assert rounds == [2]
     assert outcome.rendition is not None
+
+
+def _job_for_file(blob_id: int, path: Path) -> RenderJob:
+    """A job for a staged file, as the pipeline plans one: by path and content hash."""
+    data = path.read_bytes()
+    return dataclasses.replace(image_job(blob_id, data), data=None, path=str(path))
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The blob ids of the jobs a pool sends to its workers."""
+    blob_ids: list[int] = []
+    original = PixelPool._schedule
+
+    def recording(pool: PixelPool, run: Any, job: RenderJob, **kwargs: Any) -> Any:
+        blob_ids.append(job.blob_id)
+        return original(pool, run, job, **kwargs)
+
+    monkeypatch.setattr(PixelPool, "_schedule", recording)
+    return blob_ids
+
+
+def test_a_job_takes_the_early_render_of_its_own_file(tmp_path: Path, sent: list[int]) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(samples.photo_jpeg(320, 240, seed=1))
+    with PixelPool(1) as pool:
+        pool.render_ahead([photo], Recipe())
+        (outcome,) = pool.render([_job_for_file(7, photo)])
+    assert sent == []  # no job of its own
+    assert outcome.blob_id == 7
+    assert outcome.rendition is not None
+    assert (outcome.rendition.width, outcome.rendition.height) == (320, 240)
+
+
+def test_an_early_render_of_other_bytes_or_another_recipe_is_not_used(
+    tmp_path: Path, sent: list[int]
+) -> None:
+    """The file changed after its early render, or the run's recipe differs: render anew."""
+    changed, other_recipe = tmp_path / "changed.jpg", tmp_path / "recipe.jpg"
+    changed.write_bytes(samples.photo_jpeg(320, 240, seed=1))
+    other_recipe.write_bytes(samples.photo_jpeg(200, 100, seed=2))
+    with PixelPool(1) as pool:
+        pool.render_ahead([changed, other_recipe], Recipe(image_specs=DEFAULT_IMAGE_SPECS[:1]))
+        # The one worker takes jobs in order: once this one is back, both early renders are.
+        list(pool.render([image_job(9, samples.photo_jpeg(32, 32, seed=4))]))
+        changed.write_bytes(samples.photo_jpeg(160, 120, seed=3))
+        jobs = [
+            dataclasses.replace(
+                _job_for_file(1, changed), recipe=Recipe(image_specs=DEFAULT_IMAGE_SPECS[:1])
+            ),
+            _job_for_file(2, other_recipe),
+        ]
+        outcomes = {outcome.blob_id: outcome for outcome in pool.render(jobs)}
+    assert sorted(sent) == [1, 2, 9]
+    sizes = {
+        blob_id: (o.rendition.width, o.rendition.height)
+        for blob_id, o in outcomes.items()
+        if o.rendition is not None
+    }
+    assert sizes == {1: (160, 120), 2: (200, 100)}
+    assert len(outcomes[2].rendition.variants) > 2  # type: ignore[union-attr]
+
+
+def test_only_readable_images_are_rendered_ahead(tmp_path: Path) -> None:
+    """Anything else is left to the run, which fails it with its reason."""
+    good, text, corrupt = tmp_path / "a.jpg", tmp_path / "b.txt", tmp_path / "c.jpg"
+    good.write_bytes(samples.photo_jpeg(64, 48, seed=1))
+    text.write_text("not an image")
+    corrupt.write_bytes(samples.corrupt_jpeg())
+    early = render_ahead(str(good), Recipe())
+    assert early is not None
+    assert early.sha256 == hashlib.sha256(good.read_bytes()).hexdigest()
+    assert early.outcome.rendition is not None
+    assert render_ahead(str(text), Recipe()) is None
+    assert render_ahead(str(corrupt), Recipe()) is None
+    assert render_ahead(str(tmp_path / "gone.jpg"), Recipe()) is None

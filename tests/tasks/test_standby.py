@@ -62,7 +62,9 @@ def test_a_pipeline_context_opened_in_the_block_takes_the_pool(
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_pixel_work_is_expected_until_every_source_finished(catalog: Any, tmp_path: Path) -> None:
+def test_pixel_work_is_expected_and_named_until_every_source_finished(
+    catalog: Any, tmp_path: Path
+) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     for seed in (1, 2):
@@ -71,6 +73,9 @@ def test_pixel_work_is_expected_until_every_source_finished(catalog: Any, tmp_pa
     with catalog() as session:
         assert standby.expects_pixel_work(session, None, sources)  # no workspace yet
         assert not standby.expects_pixel_work(session, None, [])
+        # A new folder names its first files for the workers, in the run's order.
+        first = standby.first_to_render(session, None, sources, workers=1)
+        assert first == [source.path for source in sources]
 
     backfill(str(folder), "acme")
     (folder / "3.jpg").write_bytes(samples.photo_jpeg(64, 48, seed=3))
@@ -78,7 +83,10 @@ def test_pixel_work_is_expected_until_every_source_finished(catalog: Any, tmp_pa
         workspace = repo.find_workspace(session, "acme")
         assert workspace is not None
         assert not standby.expects_pixel_work(session, workspace.id, sources)
+        assert standby.first_to_render(session, workspace.id, sources, workers=1) is None
         assert standby.expects_pixel_work(session, workspace.id, discover(folder))
+        # Some files are done: work to do, but which comes first is left to the run.
+        assert standby.first_to_render(session, workspace.id, discover(folder), workers=1) == []
         # A source with no backfill identity (an upload) is always new work.
         upload = file_source(folder / "1.jpg")
         assert standby.expects_pixel_work(session, workspace.id, [upload])
