@@ -477,8 +477,7 @@ class PixelPool:
             return None
         future, pool, recipe = found
         if recipe != job.recipe:
-            future.cancel()
-            return None
+            return None  # left to finish unseen: see ``render`` on why nothing is cancelled
         return cast("Future[RenderOutcome]", future), _Scheduled(job, pool, early=True)
 
     def render(
@@ -488,36 +487,34 @@ class PixelPool:
 
         ``run`` is what a worker calls with each job, ``render_job`` but for tests that need
         a job to misbehave on purpose; it must be importable by name from a fresh process.
-        Jobs still in flight when the caller stops iterating are cancelled.
+        Jobs still in flight when the caller stops iterating run to their end unseen, never
+        cancelled: pebble stops the worker of a cancelled job it has started, and a worker
+        stopped just as it took its next job leaves that job unsettled until its time limit.
         """
         running: dict[Future[RenderOutcome], _Scheduled] = {}
         for job in jobs:
             claimed = self._claim_early(job) if run is render_job else None
             future, entry = claimed or self._schedule(run, job)
             running[future] = entry
-        try:
-            while running:
-                done, _ = wait(running, LIVENESS_POLL_SECONDS, return_when=FIRST_COMPLETED)
-                for future in done | self._stranded(running):
-                    scheduled = running.pop(future)
-                    if scheduled.early:
-                        early = cast("Future[EarlyRender | None]", future)
-                        outcome = _early_outcome(early, scheduled.job)
-                        if outcome is None:
-                            again, entry = self._schedule(run, scheduled.job)
-                            running[again] = entry
-                        else:
-                            yield outcome
-                        continue
-                    outcome = self._settle(future, scheduled)
+        while running:
+            done, _ = wait(running, LIVENESS_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done | self._stranded(running):
+                scheduled = running.pop(future)
+                if scheduled.early:
+                    early = cast("Future[EarlyRender | None]", future)
+                    outcome = _early_outcome(early, scheduled.job)
                     if outcome is None:
-                        again, entry = self._schedule(run, scheduled.job, resent=True)
+                        again, entry = self._schedule(run, scheduled.job)
                         running[again] = entry
                     else:
                         yield outcome
-        finally:
-            for future in running:
-                future.cancel()
+                    continue
+                outcome = self._settle(future, scheduled)
+                if outcome is None:
+                    again, entry = self._schedule(run, scheduled.job, resent=True)
+                    running[again] = entry
+                else:
+                    yield outcome
 
     @staticmethod
     def _stranded(running: dict[Future[RenderOutcome], _Scheduled]) -> set[Future[RenderOutcome]]:
@@ -565,14 +562,19 @@ class PixelPool:
         return RenderOutcome(scheduled.job.blob_id, None, "worker_crashed", message, 0.0)
 
     def close(self) -> None:
-        """Let the jobs in flight finish (each within its limit), then stop the workers."""
+        """Stop the workers now; a job still in flight is abandoned.
+
+        A run closes its pool once it wants no more outcomes, so what is left is priming,
+        unclaimed early renders, or the jobs of tasks still running after their run failed.
+        Their ``render`` calls then end with ``PoolUnavailableError``. The lock is released
+        first: stopping waits for pebble's threads, and a ``render`` may need the lock.
+        """
         with self._lock:
             self._closed = True
-            for future, _, _ in self._ahead.values():
-                future.cancel()  # early renders no run asked for
             self._ahead.clear()
-            self._pool.close()  # type: ignore[no-untyped-call]
-            self._pool.join()
+            pool = self._pool
+        pool.stop()  # type: ignore[no-untyped-call]
+        pool.join()
 
     def __enter__(self) -> PixelPool:
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable
 
@@ -22,6 +23,7 @@ from mediamill.tasks.pixels import (
     MIB,
     PixelLimits,
     PixelPool,
+    PoolUnavailableError,
     RenderJob,
     RenderOutcome,
     render_job,
@@ -132,3 +134,32 @@ def test_the_default_cap_leaves_room_for_a_large_decode() -> None:
     with PixelPool(1, limits=PixelLimits(memory_bytes=MEMORY_CAP)) as pool:
         (photo,) = pool.render([_job(2, samples.photo_jpeg(4000, 3000, seed=2))])
     assert photo.rendition is not None
+
+
+def _holds_a_job(pool: PixelPool) -> bool:
+    """Whether one of the pool's workers has taken a job (pebble's own record of it)."""
+    tasks = pool._pool._pool_manager.task_manager.tasks.values()
+    return any(task.started for task in tasks)
+
+
+def test_closing_stops_a_hung_job_and_ends_the_render_waiting_for_it() -> None:
+    """A run that failed while a task still renders closes its pool: nobody waits out a limit."""
+    pool = PixelPool(1, limits=PixelLimits(seconds=3600))
+    ended: list[BaseException] = []
+
+    def wait_for_outcomes() -> None:
+        try:
+            list(pool.render([_job(1, _photo(1), behaviour="hang")], misbehave))
+        except PoolUnavailableError as error:
+            ended.append(error)
+
+    waiting = threading.Thread(target=wait_for_outcomes)
+    waiting.start()
+    deadline = time.monotonic() + 60
+    while not _holds_a_job(pool) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _holds_a_job(pool)
+
+    pool.close()
+    waiting.join()
+    assert [str(error) for error in ended] == ["the pixel pool is closed"]

@@ -41,6 +41,12 @@ def worker_pid(job: RenderJob) -> RenderOutcome:
     return RenderOutcome(job.blob_id, None, None, str(os.getpid()), 0.0)
 
 
+def slow_worker_pid(job: RenderJob) -> RenderOutcome:
+    """``worker_pid`` after half a second of work, so the next job is running when asked."""
+    time.sleep(0.5)
+    return worker_pid(job)
+
+
 def test_outcomes_carry_variants_or_a_reason() -> None:
     with PixelPool(1) as pool:
         good, bad = list(pool.render([image_job(1, samples.photo_jpeg(400, 300, seed=1)),
@@ -87,6 +93,23 @@ def test_a_job_sent_as_the_pool_breaks_is_sent_again() -> None:
             (recovered,) = pool.render([image_job(2, samples.photo_jpeg(400, 300, seed=3))])
     assert not pending
     assert recovered.rendition is not None
+
+
+def test_jobs_a_caller_stops_waiting_for_finish_on_the_same_worker() -> None:
+    """Nothing is cancelled: pebble stops the worker of a started job that is cancelled.
+
+    A worker stopped just as it took its next job leaves that job unsettled until its time
+    limit, and the run waiting for it with it.
+    """
+    with PixelPool(1) as pool:
+        outcomes = pool.render(
+            [image_job(i, samples.photo_jpeg(400, 300, seed=i)) for i in range(1, 5)],
+            slow_worker_pid,
+        )
+        first = next(outcomes)
+        outcomes.close()
+        (after,) = pool.render([image_job(9, samples.photo_jpeg(400, 300, seed=9))], worker_pid)
+    assert after.error_message == first.error_message
 
 
 @pytest.mark.parametrize(
