@@ -463,7 +463,33 @@ def _kill_before_commit(nth: int, marker: Path) -> None:
     publish._commit_success = commit
 
 
+def _kill_after_register(nth: int, marker: Path) -> None:
+    """SIGKILL once the ``nth`` batch of the run is registered, before any of it is stored.
+
+    A poll of the catalog cannot stop the run there: early renders let the first batch's
+    objects be written within milliseconds of its rows.
+    """
+    from mediamill.tasks import stages
+
+    batches = Counter[str]()
+    lock = threading.Lock()
+    original = stages.register_batch
+
+    def register_batch(*args: Any, **kwargs: Any) -> Any:
+        registrations = original(*args, **kwargs)
+        with lock:
+            batches["n"] += 1
+            target = batches["n"] == nth
+        if target:
+            media = [str(r.media_id) for r in registrations]
+            _kill_group(marker, {"point": "after-register", "media": media})
+        return registrations
+
+    stages.register_batch = register_batch
+
+
 KILL_POINTS: dict[str, Callable[[int, Path], None]] = {
+    "after-register": _kill_after_register,
     "mid-write": _kill_mid_write,
     "before-commit": _kill_before_commit,
 }

@@ -111,9 +111,13 @@ def test_sigkilled_backfills_rerun_to_every_asset_ready_exactly_once(
         found: dict[str, Any] = json.loads(marker.read_text())
         return found
 
-    # 1. Killed once the first batch is registered: rows are processing, nothing rendered.
-    _kill_when(_start(backfill), lambda: _count(catalog, Media) > 0)
-    assert _count(catalog, Media, Media.status == MediaStatus.processing) > 0
+    # 1. Killed once the first batch is registered: rows are processing, nothing stored.
+    registered = hooked("after-register:1")
+    assert registered["media"]
+    assert _count(catalog, Media, Media.status == MediaStatus.processing) == len(
+        registered["media"]
+    )
+    assert store_files(store_root) == set()
 
     # 2. Killed while the third object of the run is being written: half its bytes sit in
     # a temp file beside it, and nothing vouches for the object.
