@@ -155,11 +155,12 @@ def test_closing_stops_a_hung_job_and_ends_the_render_waiting_for_it() -> None:
 
     waiting = threading.Thread(target=wait_for_outcomes)
     waiting.start()
-    deadline = time.monotonic() + 60
-    while not _holds_a_job(pool) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _holds_a_job(pool)
-
-    pool.close()
+    try:
+        deadline = time.monotonic() + 60
+        while not _holds_a_job(pool) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _holds_a_job(pool)
+    finally:
+        pool.close()
     waiting.join()
     assert [str(error) for error in ended] == ["the pixel pool is closed"]
