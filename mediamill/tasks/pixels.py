@@ -232,10 +232,12 @@ def render_ahead(path: str, recipe: Recipe) -> EarlyRender | None:
     for a job with that very content (see ``PixelPool.render``). Files that are not
     images, too large, unreadable or fail to render are left to the run itself.
     """
+    cap = recipe.image_limits.max_bytes
     try:
-        if os.stat(path).st_size > recipe.image_limits.max_bytes:
+        with open(path, "rb") as file:
+            data = file.read(cap + 1)  # bounded even if the file grows while it is read
+        if len(data) > cap:
             return None
-        data = Path(path).read_bytes()
         sniffed = sniff(data[:SNIFF_BYTES], size=len(data))
     except (OSError, ValidationError):
         return None

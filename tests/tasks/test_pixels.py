@@ -19,6 +19,7 @@ from pebble.pool.process import PoolManager
 
 from mediamill.media import samples
 from mediamill.media.errors import MediaError, ProcessingError, ValidationError
+from mediamill.media.limits import ImageLimits
 from mediamill.media.specs import DEFAULT_IMAGE_SPECS
 from mediamill.tasks import staging
 from mediamill.tasks.pixels import (
@@ -270,3 +271,5 @@ def test_only_readable_images_are_rendered_ahead(tmp_path: Path) -> None:
     assert render_ahead(str(text), Recipe()) is None
     assert render_ahead(str(corrupt), Recipe()) is None
     assert render_ahead(str(tmp_path / "gone.jpg"), Recipe()) is None
+    small = Recipe(image_limits=ImageLimits(max_bytes=good.stat().st_size - 1))
+    assert render_ahead(str(good), small) is None  # over the size cap: never read whole
