@@ -117,9 +117,10 @@ def test_put_onto_a_directory_fails_and_leaves_no_sidecar(store: ObjectStore, ro
     assert sorted(path.name for path in root.iterdir()) == ["a"]
 
 
-def test_put_file_copies_in_chunks_of_any_size(
+def test_put_file_copies_in_chunks_of_any_size_without_direct_io(
     store: ObjectStore, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(local_backend, "copy_direct", lambda origin, target: False)
     monkeypatch.setattr(local_backend, "COPY_CHUNK_BYTES", 1000)
     data = bytes(range(256)) * 1000  # 256 chunks of 1000 bytes, then a partial one
     source = tmp_path / "original.bin"
@@ -137,6 +138,7 @@ def test_put_file_falls_back_to_a_plain_copy_where_sendfile_cannot(
     def refuse(*args: object) -> int:
         raise OSError(errno.EINVAL, "sendfile: not between these files")
 
+    monkeypatch.setattr(local_backend, "copy_direct", lambda origin, target: False)
     monkeypatch.setattr(os, "sendfile", refuse)
     source = tmp_path / "original.bin"
     source.write_bytes(b"bytes of an original" * 1000)

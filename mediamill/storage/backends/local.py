@@ -31,6 +31,7 @@ import fsspec
 
 from ..errors import StorageConfigError
 from ..objects import NewObject
+from .direct_copy import copy_direct
 from .durability import FilesystemSync
 from .sidecar import SIDECAR_SUFFIX, SidecarBackend, encode_metadata, sidecar_path
 
@@ -76,10 +77,14 @@ def _bytes_filler(data: bytes) -> Fill:
 
 
 def _copy_from(source: Path) -> Fill:
-    """A filler that copies ``source`` in the kernel (sendfile on Linux), not through Python."""
+    """A filler that copies ``source`` without passing its bytes through Python objects:
+    direct I/O past the page cache where the filesystem has it (see ``direct_copy``),
+    else in the kernel (sendfile on Linux), else in chunks."""
 
     def fill(target: BinaryIO) -> None:
-        with open(source, "rb") as origin:
+        with open(source, "rb", buffering=0) as origin:
+            if copy_direct(origin, target.fileno()):
+                return
             offset = 0
             if sys.platform == "linux":
                 try:
