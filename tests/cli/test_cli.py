@@ -163,11 +163,13 @@ def test_a_new_folder_names_its_first_files_for_the_workers_a_manifest_nothing(
     manifest.write_text(f"path\n{files['a.jpg']}\n")
     settings = get_settings()
     folder = files["a.jpg"].parent
+    for seed in range(6):  # ten files in all, more than the run's first batches hold
+        (folder / f"more-{seed}.jpg").write_bytes(samples.photo_jpeg(64, 48, seed=seed))
     with catalog() as session:
         first = _files_to_render_first(session, settings, folder, "acme", workers=1)
         assert _files_to_render_first(session, settings, manifest, "acme", workers=1) is None
-    # One file per worker, then a batch of two: the run's first two batches, in its order.
-    assert first == sorted(path.resolve() for path in files.values())[:3]
+    # One file per worker, then batches of two and four: the run's first three, in its order.
+    assert first == sorted(path.resolve() for path in folder.iterdir())[:7]
 
 
 @pytest.mark.usefixtures("prefect_api")
