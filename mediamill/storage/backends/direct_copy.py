@@ -1,9 +1,9 @@
 """Copying a local file into the store with direct I/O, past the page cache (Linux).
 
 A copy through the page cache (sendfile) makes the kernel allocate and fill a fresh cache
-page for every 4 KiB it writes, and on a virtual machine that allocation is most of the
-copy's cost: 200 12 MP JPEGs (565 MB) took 1.4 to 1.7 CPU-s of kernel time that way, and
-0.15 to 0.18 with direct I/O from one reused buffer. An original stored by a backfill is
+page for every 4 KiB it writes, and on a virtual machine filling fresh pages is most of
+the copy's cost: 200 12 MP JPEGs (565 MB) took 1.4 to 1.7 CPU-s of kernel time that way,
+and 0.15 to 0.18 with direct I/O from one reused buffer. An original stored by a backfill is
 seldom read back soon, so caching it buys nothing.
 
 Direct I/O wants the buffer, the file offset and the length aligned to the device's block.
