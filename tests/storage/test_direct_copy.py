@@ -38,6 +38,16 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def direct_writes_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every write fails as on a filesystem that takes no direct I/O."""
+
+    def refuse(fd: int, data: memoryview, offset: int) -> int:
+        raise OSError(errno.EINVAL, "no direct I/O here")
+
+    monkeypatch.setattr(os, "pwrite", refuse)
+
+
+@pytest.fixture
 def target(tmp_path: Path) -> Iterator[int]:
     fd = os.open(tmp_path / "target", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -80,15 +90,12 @@ def test_copies_every_size_exactly_with_the_target_opened_for_direct_io(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="direct I/O is Linux only")
+@pytest.mark.usefixtures("direct_writes_refused")
 def test_a_file_refusing_direct_writes_gets_nothing_and_its_flags_back(
-    tmp_path: Path, target: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, target: int
 ) -> None:
     import fcntl
 
-    def refuse(fd: int, data: memoryview, offset: int) -> int:
-        raise OSError(errno.EINVAL, "no direct I/O here")
-
-    monkeypatch.setattr(os, "pwrite", refuse)
     flags = fcntl.fcntl(target, fcntl.F_GETFL)
     source = _source(tmp_path, 10_000)
     with source.open("rb", buffering=0) as origin:
@@ -126,13 +133,10 @@ def store(tmp_path: Path, home: Path) -> ObjectStore:
     return open_store(Settings(storage_url=(tmp_path / "store").as_uri(), storage_options={}))
 
 
+@pytest.mark.usefixtures("direct_writes_refused")
 def test_put_file_copies_another_way_where_direct_io_is_refused(
-    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: ObjectStore, tmp_path: Path
 ) -> None:
-    def refuse(fd: int, data: memoryview, offset: int) -> int:
-        raise OSError(errno.EINVAL, "no direct I/O here")
-
-    monkeypatch.setattr(os, "pwrite", refuse)
     source = _source(tmp_path, 3 * direct_copy.ALIGNMENT + 5)
 
     store.put_file("w1/original/a.jpg", source, content_type="image/jpeg", cache_control=IMMUTABLE)
