@@ -77,9 +77,9 @@ def _bytes_filler(data: bytes) -> Fill:
 
 
 def _copy_from(source: Path) -> Fill:
-    """A filler that copies ``source`` without passing its bytes through Python objects:
-    direct I/O past the page cache where the filesystem has it (see ``direct_copy``),
-    else in the kernel (sendfile on Linux), else in chunks."""
+    """A filler that copies ``source`` without making Python bytes of it: with direct I/O
+    past the page cache where the filesystem has it (see ``direct_copy``), else in the
+    kernel (sendfile on Linux), else in chunks."""
 
     def fill(target: BinaryIO) -> None:
         with open(source, "rb", buffering=0) as origin:
