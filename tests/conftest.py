@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated MEDIAMILL_HOME per test, one Prefect test server per session,
+"""Shared fixtures: an isolated MEDIAMILL_HOME per test, one Prefect server per session,
 and a loopback HTTP server with a spy on outgoing connections (URL fetching)."""
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.net.conftest import LoopbackServer, Server
+from tests.services.prefect_server import prefect_server_on
 
 if TYPE_CHECKING:
     from distributed import LocalCluster
+
+    from tests.services.postgres import PostgresServer
 
 pytest_plugins = ["tests.services.postgres", "tests.services.objectstores"]
 
@@ -32,16 +35,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """A real Prefect server for the session; subprocesses reach it through the env too."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_api(postgres_server: PostgresServer) -> Iterator[str]:
+    """A real Prefect server for the session, on PostgreSQL (see tests/services/prefect_server.py).
 
-    # The server's telemetry cannot reach the internet here; its failing retries held
-    # SQLite's write lock and stalled flow runs for up to a minute.
+    Subprocesses (a CLI, a notebook) reach it through ``PREFECT_API_URL`` in the environment.
+    """
+    # The server's telemetry cannot reach the internet here; on SQLite its failing
+    # retries held the write lock and stalled flow runs for up to a minute.
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    with prefect_test_harness(server_startup_timeout=120):
-        url = PREFECT_API_URL.value()
+    with prefect_server_on(postgres_server.new_database(driver="asyncpg")) as url:
         previous = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = url
         try:
