@@ -19,7 +19,8 @@ and ``wrk`` drives it for ``--duration`` seconds per line, 2 threads and 8 conne
 
 Goal (the API issue): p99 under 50 ms for each. Baseline, same run and same load: ``GET
 /healthz`` on the same server, the floor of the stack (uvicorn, FastAPI, wrk, the machine).
-A throwaway Prefect server (``prefect_test_harness``) per backend takes the flow runs, and a
+A throwaway Prefect server (``prefect_test_harness``, on SQLite; ``--prefect-database
+postgresql`` puts it on a PostgreSQL cluster of its own) per backend takes the flow runs, and a
 throwaway PostgreSQL cluster (`bench.postgres`) the PostgreSQL catalog.
 
 wrk keeps 8 requests in flight (a closed loop): latency includes the wait behind the other
@@ -737,6 +738,12 @@ def main() -> None:
         action="store_true",
         help="then time the scheduled sweeps over the same catalogs (bench.bench_sweeps)",
     )
+    parser.add_argument(
+        "--prefect-database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="what the throwaway Prefect server keeps its state in",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
@@ -757,7 +764,7 @@ def main() -> None:
         for backend in backends:
             # A Prefect server per backend: the runs one backend's webhook lines queued would
             # otherwise still be processed, on the same cores, while the next is measured.
-            with prefect_server() as prefect_api_url:
+            with prefect_server(args.prefect_database) as prefect_api_url:
                 rows, lines = bench_backend(
                     backend,
                     catalogs[backend],
@@ -785,16 +792,27 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def prefect_server() -> Iterator[str]:
-    """A throwaway Prefect server (its test harness, SQLite-backed) and its API URL."""
+def prefect_server(database: str) -> Iterator[str]:
+    """A throwaway Prefect server and its API URL, on SQLite (its test harness) or PostgreSQL."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
+    from bench.postgres import throwaway_cluster
+    from bench.prefect_server import prefect_server_on
+
     # No telemetry heartbeat: it phones home, and it races the harness's own SQLite.
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    with prefect_test_harness(server_startup_timeout=120):
+    if database == "sqlite":
+        with prefect_test_harness(server_startup_timeout=120):
+            register_deployments()
+            yield str(PREFECT_API_URL.value())
+        return
+    with (
+        throwaway_cluster("prefect") as cluster,
+        prefect_server_on(cluster.url.replace("+psycopg", "+asyncpg")) as url,
+    ):
         register_deployments()
-        yield str(PREFECT_API_URL.value())
+        yield url
 
 
 def register_deployments() -> None:

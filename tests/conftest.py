@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bench.prefect_server import prefect_server_on
 from tests.net.conftest import LoopbackServer, Server
-from tests.services.prefect_server import prefect_server_on
 
 if TYPE_CHECKING:
     from distributed import LocalCluster
@@ -36,7 +36,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_api(postgres_server: PostgresServer) -> Iterator[str]:
-    """A real Prefect server for the session, on PostgreSQL (see tests/services/prefect_server.py).
+    """A real Prefect server for the session, on PostgreSQL (see bench/prefect_server.py).
 
     Subprocesses (a CLI, a notebook) reach it through ``PREFECT_API_URL`` in the environment.
     """

@@ -1,4 +1,4 @@
-"""A Prefect server for the tests, on a PostgreSQL database of its own.
+"""A throwaway Prefect server on a database of the caller's choice, for tests and benchmarks.
 
 Prefect's ``prefect_test_harness`` runs its server on SQLite. With the API tests' flows
 running several at a time, that server once held SQLite's write lock for over a minute
