@@ -15,16 +15,10 @@ workers before stopping it.
 from __future__ import annotations
 
 import inspect
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from bench.postgres import free_port
 
 
 @contextmanager
@@ -45,7 +39,7 @@ def prefect_server_on(database_url: str, startup_timeout: int = 120) -> Iterator
         stack.enter_context(
             temporary_settings(updates={PREFECT_SERVER_DATABASE_CONNECTION_URL: database_url})
         )
-        server = SubprocessASGIServer(port=_free_port())
+        server = SubprocessASGIServer(port=free_port())
         # Code that would start an ephemeral server of its own finds this one instead.
         previous_default = SubprocessASGIServer._instances.get(None)
         SubprocessASGIServer._instances[None] = server
