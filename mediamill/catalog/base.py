@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapper
 
-__all__ = ["ID", "JSON", "Base", "UTCDateTime", "str_enum", "utcnow"]
+__all__ = ["ID", "JSON", "Base", "UTCDateTime", "refuse_overlong_strings", "str_enum", "utcnow"]
 
 # Constraint and index names are derived, never left to the backend: PostgreSQL and SQLite
 # would otherwise invent different names, and a later migration that drops or alters a
@@ -112,27 +112,34 @@ class Base(DeclarativeBase):
     }
 
 
-def _refuse_overlong_strings(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
+def refuse_overlong_strings(table: sa.Table, values: dict[str, Any]) -> None:
     """Refuse a value longer than its ``VARCHAR(n)`` column, on every backend alike.
 
     PostgreSQL refuses such a value (``value too long for type character varying``) where
     SQLite stores it whole: a catalog built on the embedded default would then fail on the
     first copy or the first write in production. Checked before the statement, it is the
-    same error on both, naming the column. Only loaded values are read: no lazy load here.
+    same error on both, naming the column. ``values`` is keyed by column name.
     """
-    state = sa.inspect(target)
-    for prop in state.mapper.column_attrs:
-        column = prop.columns[0]
-        length = getattr(column.type, "length", None)
-        value = state.dict.get(prop.key)
-        if not (isinstance(column.type, sa.String) and length and isinstance(value, str)):
+    for name, value in values.items():
+        column = table.c.get(name)
+        length = getattr(column.type, "length", None) if column is not None else None
+        if not (column is not None and isinstance(column.type, sa.String)):
             continue
-        if len(value) > length:
+        if length and isinstance(value, str) and len(value) > length:
             raise ValueError(
-                f"{column.table.name}.{column.name} holds at most {length} characters, "
-                f"not {len(value)}"
+                f"{table.name}.{name} holds at most {length} characters, not {len(value)}"
             )
 
 
-sa.event.listen(Base, "before_insert", _refuse_overlong_strings, propagate=True)
-sa.event.listen(Base, "before_update", _refuse_overlong_strings, propagate=True)
+def _refuse_overlong_attributes(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
+    """The same check for a row the ORM flushes; only loaded values are read (no lazy load)."""
+    state = sa.inspect(target)
+    values = {}
+    for prop in state.mapper.column_attrs:
+        if prop.key in state.dict:
+            values[prop.columns[0].name] = state.dict[prop.key]
+    refuse_overlong_strings(state.mapper.local_table, values)
+
+
+sa.event.listen(Base, "before_insert", _refuse_overlong_attributes, propagate=True)
+sa.event.listen(Base, "before_update", _refuse_overlong_attributes, propagate=True)

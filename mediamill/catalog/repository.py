@@ -7,15 +7,17 @@ can group its writes into one commit. Every query is scoped by workspace.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import distinct, func, insert, select, update
+from sqlalchemy import Connection, Table, distinct, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from mediamill.catalog.base import refuse_overlong_strings
 from mediamill.catalog.models import (
     AuditEvent,
     Blob,
@@ -26,6 +28,12 @@ from mediamill.catalog.models import (
     Variant,
     Workspace,
 )
+
+# The tables behind the models, for the statements that skip the unit of work.
+BLOBS = cast(Table, Blob.__table__)
+MEDIA = cast(Table, Media.__table__)
+VARIANTS = cast(Table, Variant.__table__)
+AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 VariantId = tuple[str, str, str]
 """(name, format, spec_version): what identifies a variant of one blob."""
@@ -126,28 +134,49 @@ def claim_blob(
     mime_type: str,
     media_type: MediaType,
     original_key: str,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[Blob, bool]:
     """Insert the blob for this content as ``processing``; returns (blob, claimed_by_us).
 
-    The unique (workspace, sha256) constraint decides races: the loser gets the winner's row.
+    The unique (workspace, sha256) constraint decides races: the loser's insert does
+    nothing and it gets the winner's row. An insert that skips a conflict rather than a
+    savepoint that catches it: a savepoint snapshots every row the session holds, for each
+    blob a registration batch claims. Pending rows stay pending (no autoflush), so a batch
+    writes its media in one statement at the end.
     """
-    try:
-        with session.begin_nested():
-            blob = Blob(
-                workspace_id=workspace_id,
-                sha256=sha256,
-                size=size,
-                mime_type=mime_type,
-                media_type=media_type,
-                original_key=original_key,
-                status=BlobStatus.processing,
-                claimed_at=utcnow(),
-            )
-            session.add(blob)
-        return blob, True
-    except IntegrityError:
-        existing = blobs_by_sha(session, workspace_id, [sha256])[sha256]
-        return existing, False
+    table = BLOBS
+    values = {
+        "workspace_id": workspace_id,
+        "sha256": sha256,
+        "size": size,
+        "mime_type": mime_type,
+        "media_type": media_type,
+        "original_key": original_key,
+        "metadata": meta or {},
+        "status": BlobStatus.processing,
+        "claimed_at": utcnow(),
+    }
+    refuse_overlong_strings(table, values)
+    statement = (
+        _dialect_insert(session)(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[table.c.workspace_id, table.c.sha256])
+        .returning(table.c.id)
+    )
+    claimed = session.connection().execute(statement).scalar_one_or_none()
+    with session.no_autoflush:
+        if claimed is None:
+            return blobs_by_sha(session, workspace_id, [sha256])[sha256], False
+        blob = session.get(Blob, claimed)
+    assert blob is not None  # inserted by this transaction a statement ago
+    return blob, True
+
+
+def _dialect_insert(session: Session) -> Callable[[Table], Any]:
+    """The backend's INSERT, which can skip a unique conflict (both catalogs have one)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def reclaim_blob(session: Session, blob: Blob) -> None:
@@ -164,12 +193,17 @@ def lease_expired(blob: Blob, lease: timedelta) -> bool:
 
 def variant_ids(session: Session, blob_ids: Sequence[int]) -> dict[int, set[VariantId]]:
     """Which (name, format, spec_version) each blob already has."""
+    return _variant_ids_on(session.connection(), blob_ids)
+
+
+def _variant_ids_on(connection: Connection, blob_ids: Sequence[int]) -> dict[int, set[VariantId]]:
     found: dict[int, set[VariantId]] = {blob_id: set() for blob_id in blob_ids}
     if not blob_ids:
         return found
-    rows = session.execute(
-        select(Variant.blob_id, Variant.name, Variant.format, Variant.spec_version).where(
-            Variant.blob_id.in_(blob_ids)
+    table = VARIANTS
+    rows = connection.execute(
+        select(table.c.blob_id, table.c.name, table.c.format, table.c.spec_version).where(
+            table.c.blob_id.in_(blob_ids)
         )
     )
     for blob_id, name, fmt, version in rows:
@@ -196,46 +230,104 @@ class NewVariant:
 def add_variants(session: Session, blob_id: int, variants: Iterable[NewVariant]) -> int:
     """Insert the variants the blob does not have yet; a rerun adds nothing twice.
 
-    One multi-row INSERT rather than the unit of work: a backfill commits every blob on
-    its orchestrating process, whose CPU the pixel workers share.
+    One multi-row INSERT on the session's connection rather than the unit of work: a
+    backfill commits every blob on its orchestrating process, whose CPU the pixel workers
+    share.
     """
-    have = variant_ids(session, [blob_id])[blob_id]
+    connection = session.connection()
+    have = _variant_ids_on(connection, [blob_id])[blob_id]
     rows: list[dict[str, Any]] = []
     for variant in variants:
         identity = (variant.name, variant.format, variant.spec_version)
         if identity in have:
             continue
         have.add(identity)
-        rows.append({**vars(variant), "blob_id": blob_id})
+        row = {**vars(variant), "blob_id": blob_id}
+        refuse_overlong_strings(VARIANTS, row)
+        rows.append(row)
     if rows:
-        session.execute(insert(Variant), rows)
+        connection.execute(insert(VARIANTS), rows)
     return len(rows)
+
+
+@dataclass(frozen=True)
+class LockedBlob:
+    """What finishing a blob reads of it, under its row lock."""
+
+    id: int
+    workspace_id: int
+    media_type: MediaType
+    mime_type: str
+    size: int
+    meta: dict[str, Any]
+
+
+def lock_blob_for_finish(session: Session, blob_id: int) -> LockedBlob:
+    """Lock a blob's row and read what finishing it needs, without the unit of work.
+
+    The same row lock as `lock_blob`, so finishing a blob and linking to it serialise.
+    """
+    table = BLOBS
+    row = (
+        session.connection()
+        .execute(
+            select(
+                table.c.id,
+                table.c.workspace_id,
+                table.c.media_type,
+                table.c.mime_type,
+                table.c.size,
+                table.c["metadata"],
+            )
+            .where(table.c.id == blob_id)
+            .with_for_update()
+        )
+        .one_or_none()
+    )
+    if row is None:
+        raise LookupError(f"blob {blob_id} vanished")
+    return LockedBlob(*row)
+
+
+def update_blob(session: Session, blob_id: int, values: dict[str, Any]) -> None:
+    """Set columns of one blob (keyed by column name) and its ``updated_at``."""
+    table = BLOBS
+    refuse_overlong_strings(table, values)
+    session.connection().execute(
+        update(table).where(table.c.id == blob_id).values({**values, "updated_at": utcnow()})
+    )
 
 
 def settle_waiting_media(
     session: Session,
-    blob: Blob,
+    blob: Blob | LockedBlob,
     *,
     status: MediaStatus,
     error_code: str | None = None,
     error_message: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> list[uuid.UUID]:
-    """Move every media still waiting on ``blob`` to its outcome, audited; returns their ids."""
+    """Move every media still waiting on ``blob`` to its outcome, audited; returns their ids.
+
+    Statements on the session's connection: the caller holds no media rows to keep in step.
+    """
+    connection = session.connection()
+    media = MEDIA
     waiting = list(
-        session.execute(
-            select(Media.id, Media.uploader).where(
-                Media.blob_id == blob.id,
-                Media.status.in_([MediaStatus.pending, MediaStatus.processing]),
+        connection.execute(
+            select(media.c.id, media.c.uploader).where(
+                media.c.blob_id == blob.id,
+                media.c.status.in_([MediaStatus.pending, MediaStatus.processing]),
             )
         )
     )
     if not waiting:
         return []
     ids = [media_id for media_id, _ in waiting]
-    session.execute(
-        update(Media)
-        .where(Media.id.in_(ids))
+    now = utcnow()
+    connection.execute(
+        update(media)
+        .where(media.c.id.in_(ids))
         .values(
             status=status,
             error_code=error_code,
@@ -243,19 +335,25 @@ def settle_waiting_media(
             media_type=blob.media_type,
             mime_type=blob.mime_type,
             size=blob.size,
-            updated_at=utcnow(),
+            updated_at=now,
         )
     )
     audit = details or ({"code": error_code, "message": error_message} if error_code else {})
-    for media_id, uploader in waiting:
-        record_audit(
-            session,
-            workspace_id=blob.workspace_id,
-            action=f"media.{status.value}",
-            actor=uploader,
-            media_id=media_id,
-            details=audit,
-        )
+    connection.execute(
+        insert(AUDIT_EVENTS),
+        [
+            {
+                "workspace_id": blob.workspace_id,
+                "action": f"media.{status.value}",
+                "actor": uploader,
+                "media_id": media_id,
+                "subject": None,
+                "details": audit,
+                "created_at": now,
+            }
+            for media_id, uploader in waiting
+        ],
+    )
     return ids
 
 

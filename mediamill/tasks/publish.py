@@ -120,21 +120,30 @@ def _write_objects(
 def _commit_success(
     ctx: PipelineContext, plan: PlannedRender, rendition: Rendition, rows: list[repo.NewVariant]
 ) -> list[uuid.UUID]:
+    """Statements straight on the transaction's connection: this runs once per blob on the
+    process that feeds the pixel workers, where the unit of work's bookkeeping shows."""
     with ctx.writing() as session:
-        blob = repo.lock_blob(session, plan.blob_id)
+        blob = repo.lock_blob_for_finish(session, plan.blob_id)
+        finished: dict[str, object] = {
+            "status": BlobStatus.ready,
+            "claimed_at": None,
+            "error_code": None,
+            "error_message": None,
+        }
         if plan.only is None:
-            blob.width, blob.height = rendition.width, rendition.height
-            blob.placeholder = rendition.placeholder
-            blob.meta = {
-                **blob.meta,
-                **rendition.metadata,
-                "format": rendition.format,
-                "has_alpha": rendition.has_alpha,
+            finished |= {
+                "width": rendition.width,
+                "height": rendition.height,
+                "placeholder": rendition.placeholder,
+                "metadata": {
+                    **blob.meta,
+                    **rendition.metadata,
+                    "format": rendition.format,
+                    "has_alpha": rendition.has_alpha,
+                },
             }
         repo.add_variants(session, blob.id, rows)
-        blob.status = BlobStatus.ready
-        blob.claimed_at = None
-        blob.error_code = blob.error_message = None
+        repo.update_blob(session, blob.id, finished)
         return repo.settle_waiting_media(
             session, blob, status=MediaStatus.ready, details={"variants": len(rows)}
         )
@@ -144,13 +153,20 @@ def _commit_failure(
     ctx: PipelineContext, plan: PlannedRender, code: str, message: str
 ) -> list[uuid.UUID]:
     with ctx.writing() as session:
-        blob = repo.lock_blob(session, plan.blob_id)
+        blob = repo.lock_blob_for_finish(session, plan.blob_id)
         if plan.only is not None:
             # The blob is ready with an older spec: it stays served; nothing to fail.
             return []
-        blob.status = BlobStatus.failed
-        blob.claimed_at = None
-        blob.error_code, blob.error_message = code, message
+        repo.update_blob(
+            session,
+            blob.id,
+            {
+                "status": BlobStatus.failed,
+                "claimed_at": None,
+                "error_code": code,
+                "error_message": message,
+            },
+        )
         return repo.settle_waiting_media(
             session, blob, status=MediaStatus.failed, error_code=code, error_message=message
         )

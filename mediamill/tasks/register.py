@@ -164,7 +164,6 @@ def _new_media(
         meta={},
     )
     session.add(media)
-    session.flush()
     if source.entity is not None:
         # The catalog's own attach: end of the gallery, audited, and the upload's entity noted.
         lifecycle.attach(
@@ -337,9 +336,9 @@ def _link_blob(
             mime_type=sniffed.mime,
             media_type=MediaType(sniffed.kind),
             original_key=_original_key(workspace_id, entity, sniffed.kind, sha, sniffed.extension),
+            meta={"key_entity": {"type": entity.type, "id": entity.id}},
         )
         if ours:
-            blob.meta = {"key_entity": {"type": entity.type, "id": entity.id}}
             state.handled[sha] = blob
             media.blob_id = blob.id
             return Registration(
