@@ -7,13 +7,12 @@ can group its writes into one commit. Every query is scoped by workspace.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, distinct, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -138,13 +137,12 @@ def claim_blob(
 ) -> tuple[Blob, bool]:
     """Insert the blob for this content as ``processing``; returns (blob, claimed_by_us).
 
-    The unique (workspace, sha256) constraint decides races: the loser's insert does
-    nothing and it gets the winner's row. An insert that skips a conflict rather than a
-    savepoint that catches it: a savepoint snapshots every row the session holds, for each
-    blob a registration batch claims. Pending rows stay pending (no autoflush), so a batch
-    writes its media in one statement at the end.
+    The unique (workspace, sha256) constraint decides races: the loser's insert fails
+    inside a savepoint and it gets the winner's row. The savepoint is the connection's,
+    not the session's, which would snapshot every row the session holds for each blob a
+    registration batch claims; pending rows stay pending (no autoflush), so a batch writes
+    its media in one statement at the end.
     """
-    table = BLOBS
     values = {
         "workspace_id": workspace_id,
         "sha256": sha256,
@@ -156,27 +154,20 @@ def claim_blob(
         "status": BlobStatus.processing,
         "claimed_at": utcnow(),
     }
-    refuse_overlong_strings(table, values)
-    statement = (
-        _dialect_insert(session)(table)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[table.c.workspace_id, table.c.sha256])
-        .returning(table.c.id)
-    )
-    claimed = session.connection().execute(statement).scalar_one_or_none()
-    with session.no_autoflush:
-        if claimed is None:
+    refuse_overlong_strings(BLOBS, values)
+    connection = session.connection()
+    try:
+        with connection.begin_nested():
+            claimed = connection.execute(
+                insert(BLOBS).values(values).returning(BLOBS.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        with session.no_autoflush:
             return blobs_by_sha(session, workspace_id, [sha256])[sha256], False
+    with session.no_autoflush:
         blob = session.get(Blob, claimed)
     assert blob is not None  # inserted by this transaction a statement ago
     return blob, True
-
-
-def _dialect_insert(session: Session) -> Callable[[Table], Any]:
-    """The backend's INSERT, which can skip a unique conflict (both catalogs have one)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
 
 
 def reclaim_blob(session: Session, blob: Blob) -> None:

@@ -7,11 +7,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from mediamill.cli.common import (
     attended_runs,
@@ -28,6 +27,9 @@ from mediamill.cli.common import (
 )
 from mediamill.cli.options import JsonOption, WorkspaceOption
 from mediamill.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # How long `ingest` waits for another run rendering the same content, and how often it looks.
 SETTLE_TIMEOUT_S = 120.0

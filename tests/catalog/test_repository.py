@@ -91,12 +91,17 @@ def test_a_second_claim_of_the_same_content_gets_the_first_blob(
 def test_claiming_leaves_pending_media_for_one_flush(
     session: Session, workspace: Workspace
 ) -> None:
-    """No autoflush per claim: a batch's new media rows are written together at the end."""
+    """No autoflush per claim: a batch's new media rows are written together at the end.
+
+    A claim that loses to an existing blob rolls back its own savepoint only.
+    """
     media = Media(workspace_id=workspace.id, status=MediaStatus.processing, meta={})
     session.add(media)
     blob, _ = _claim(session, workspace, "cat")
+    again, ours = _claim(session, workspace, "cat")
 
     assert media in session.new
+    assert (again.id, ours) == (blob.id, False)
     media.blob_id = blob.id
     session.commit()
     assert session.get(Media, media.id) is not None
