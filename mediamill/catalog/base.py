@@ -122,10 +122,10 @@ def refuse_overlong_strings(table: sa.Table, values: dict[str, Any]) -> None:
     """
     for name, value in values.items():
         column = table.c.get(name)
-        length = getattr(column.type, "length", None) if column is not None else None
-        if not (column is not None and isinstance(column.type, sa.String)):
+        if column is None or not isinstance(column.type, sa.String) or not isinstance(value, str):
             continue
-        if length and isinstance(value, str) and len(value) > length:
+        length = column.type.length
+        if length and len(value) > length:
             raise ValueError(
                 f"{table.name}.{name} holds at most {length} characters, not {len(value)}"
             )
