@@ -21,7 +21,8 @@ def add_workspace(session: Session, slug: str) -> Workspace:
     return workspace
 
 
-def add_blob(session: Session, workspace: Workspace, content: str = "cat", **fields: Any) -> Blob:
+def blob_values(workspace: Workspace, content: str = "cat", **fields: Any) -> dict[str, Any]:
+    """The columns of a valid blob holding ``content``, for a row or a claim."""
     values: dict[str, Any] = {
         "workspace_id": workspace.id,
         "sha256": sha256_of(content),
@@ -30,8 +31,11 @@ def add_blob(session: Session, workspace: Workspace, content: str = "cat", **fie
         "media_type": MediaType.image,
         "original_key": f"tenants/workspace_{workspace.id}/originals/{sha256_of(content)}",
     }
-    values.update(fields)
-    blob = Blob(**values)
+    return values | fields
+
+
+def add_blob(session: Session, workspace: Workspace, content: str = "cat", **fields: Any) -> Blob:
+    blob = Blob(**blob_values(workspace, content, **fields))
     session.add(blob)
     session.flush()
     return blob

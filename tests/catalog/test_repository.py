@@ -21,23 +21,14 @@ from mediamill.catalog.models import (
     BlobStatus,
     Media,
     MediaStatus,
-    MediaType,
     Variant,
     Workspace,
 )
-from tests.catalog.factories import add_blob, add_media, add_workspace, sha256_of
+from tests.catalog.factories import add_blob, add_media, add_workspace, blob_values
 
 
 def _claim(session: Session, workspace: Workspace, content: str, **extra: Any) -> tuple[Blob, bool]:
-    values: dict[str, Any] = {
-        "workspace_id": workspace.id,
-        "sha256": sha256_of(content),
-        "size": len(content),
-        "mime_type": "image/jpeg",
-        "media_type": MediaType.image,
-        "original_key": f"originals/{sha256_of(content)}.jpg",
-    }
-    return repo.claim_blob(session, **(values | extra))
+    return repo.claim_blob(session, **blob_values(workspace, content, **extra))
 
 
 def _variant(name: str, fmt: str = "webp", **fields: Any) -> repo.NewVariant:
