@@ -99,9 +99,14 @@ def _library_versions(media_type: str) -> dict[str, str]:
     Package metadata rather than imports where an import would load a renderer (VTK,
     PDFium) into the worker just for a version string.
     """
+    import PIL
     import pyvips
 
-    versions = {"libvips": ".".join(str(pyvips.version(i)) for i in range(3))}
+    # Every type's variants are images: libvips makes them, Pillow encodes JPEG and WebP.
+    versions = {
+        "libvips": ".".join(str(pyvips.version(i)) for i in range(3)),
+        "pillow": PIL.__version__,
+    }
     if media_type == "video":
         from mediamill.media import ffmpeg
 
