@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from mediamill.catalog.base import utcnow
@@ -140,7 +140,7 @@ def create_webhook_secret(session: Session, workspace: str, actor: str | None = 
 # exist.
 _WORKSPACES = Workspace.__table__.c
 _SECRETS = WebhookSecret.__table__.c
-_DELIVERIES = WebhookDelivery.__table__
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
 _SECRETS_LOOKUP = (
     select(_WORKSPACES.id, _SECRETS.secret)
     .select_from(
@@ -289,23 +289,31 @@ def webhook_signing(session: Session, workspace: str, event_id: str) -> WebhookS
     return WebhookSigning(workspace_id, secrets, event_id, prior)
 
 
+# Every accepted event's delivery ends with this: built once, on the table (no unit of work
+# holds deliveries), it sets the columns its parameters name.
+_DELIVERY_SETTLE = update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("delivery_id"))
+
+
 def mark_dispatched(
     session: Session, delivery_id: int, run_id: uuid.UUID | None, media_id: uuid.UUID | None
 ) -> None:
     """Note the run an accepted event started; nothing is left to start again."""
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(run_id=run_id, media_id=media_id, job=None, retry_at=None)
+    session.connection().execute(
+        _DELIVERY_SETTLE,
+        {
+            "delivery_id": delivery_id,
+            "run_id": run_id,
+            "media_id": media_id,
+            "job": None,
+            "retry_at": None,
+        },
     )
 
 
 def release_delivery(session: Session, delivery_id: int) -> None:
     """Nothing is to be started for this event any more (its media was settled otherwise)."""
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(job=None, retry_at=None)
+    session.connection().execute(
+        _DELIVERY_SETTLE, {"delivery_id": delivery_id, "job": None, "retry_at": None}
     )
 
 

@@ -15,12 +15,13 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import opaque
 
 from mediamill.flows.fairness import workspace_slot
 from mediamill.flows.progress import ProgressTracker
@@ -34,6 +35,8 @@ from mediamill.tasks.register import Registration
 from mediamill.tasks.sources import EntityRef, Source, discover, file_source
 from mediamill.tasks.stages import derive, ensure_workspace, register, stage_batch
 
+T = TypeVar("T")
+
 TASK_THREADS = 6
 # Batches read and registered ahead of the pixel work: enough to keep the pool fed, few
 # enough that a huge backfill starts rendering at once instead of reading everything first.
@@ -43,6 +46,17 @@ READ_AHEAD_BATCHES = 3
 def _task_runner() -> TaskRunner[PrefectFuture[Any]]:
     """Threads for batches in different stages; pixel work has its own processes."""
     return cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=TASK_THREADS))
+
+
+def _unwalked(value: T) -> T:
+    """A task argument Prefect resolves (if a future) but does not walk into.
+
+    By default Prefect visits every element of every argument, and of every upstream result,
+    looking for futures; a batch of sources or registrations holds none, and walking them
+    took a quarter of the orchestrating process's Prefect time. The dependency on an
+    upstream future is still drawn in the UI.
+    """
+    return cast(T, opaque(value))
 
 
 def _current_flow_run_id() -> uuid.UUID | None:
@@ -81,13 +95,20 @@ def run_pipeline(
         bounds = next(batches, None)
         if bounds is not None:
             # Prefect resolves a future passed as an argument and draws the dependency in the UI.
-            staged: Any = stage_batch.submit(ctx, workspace_id, indexed[bounds[0] : bounds[1]])
+            staged = stage_batch.submit(
+                ctx, workspace_id, _unwalked(indexed[bounds[0] : bounds[1]])
+            )
             # Batches register in input order (they queue for the catalog's write lock
             # anyway), so an entity's gallery lists a backfill's uploads in source order.
             previous = [ahead[-1]] if ahead else []
             ahead.append(
                 register.submit(
-                    ctx, workspace_id, staged, run_id, return_state=False, wait_for=previous
+                    ctx,
+                    workspace_id,
+                    _unwalked(cast(Any, staged)),
+                    run_id,
+                    return_state=False,
+                    wait_for=previous,
                 )
             )
 
@@ -106,7 +127,7 @@ def run_pipeline(
             # latest (a rerun of changed files), and a rerun of unchanged ones never starts them.
             if not rendering:
                 ctx.pool.warm_up()
-            rendering.append(derive.submit(ctx, cast(Any, registered), on_finished))
+            rendering.append(derive.submit(ctx, _unwalked(cast(Any, registered)), on_finished))
         read_ahead()
     finished = [result for future in rendering for result in future.result()]
     _summarise(summary, registrations, finished, sources)

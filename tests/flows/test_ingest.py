@@ -115,6 +115,37 @@ def test_rerun_adds_no_media_and_does_no_pixel_work(catalog: Any, sample_dir: Pa
     assert _count(catalog, Variant) == variants_before
 
 
+def test_each_stage_task_run_shows_the_batch_task_run_it_consumed(
+    catalog: Any, sample_dir: Path
+) -> None:
+    """Batches reach their next stage unwalked (``opaque``); the UI still draws the edges."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    state = backfill(str(sample_dir), "acme", batch_size=2, return_state=True)
+    assert state.is_completed()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    name_of = {run.id: run.name.rsplit("-", 1)[0] for run in runs}
+    by_name: dict[str, list[Any]] = {}
+    for run in runs:
+        by_name.setdefault(name_of[run.id], []).append(run)
+
+    def upstream(run: Any, parameter: str) -> list[str]:
+        return [name_of[item.id] for item in run.task_inputs[parameter]]
+
+    assert len(by_name["register"]) == len(by_name["stage"]) > 1
+    assert all(upstream(run, "staged") == ["stage"] for run in by_name["register"])
+    assert by_name["derive-and-publish"]
+    assert all(
+        upstream(run, "registrations") == ["register"] for run in by_name["derive-and-publish"]
+    )
+
+
 def test_rerun_reads_only_the_files_changed_since(
     catalog: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
