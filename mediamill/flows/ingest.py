@@ -53,8 +53,8 @@ def _unwalked(value: T) -> T:
 
     By default Prefect visits every element of every argument, and of every upstream result,
     looking for futures; a batch of sources or registrations holds none, and walking them
-    took a quarter of the orchestrating process's Prefect time. The dependency on an
-    upstream future is still drawn in the UI.
+    cost the orchestrating process about 0.2 CPU-s over a 200-file backfill. The dependency
+    on an upstream future is still drawn in the UI.
     """
     return cast(T, opaque(value))
 
