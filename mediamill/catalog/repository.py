@@ -53,9 +53,9 @@ _LOCK_BLOB_FOR_FINISH = (
     .where(BLOBS.c.id == bindparam("blob_id"))
     .with_for_update()
 )
-_VARIANT_IDS_OF_BLOB = select(VARIANTS.c.name, VARIANTS.c.format, VARIANTS.c.spec_version).where(
-    VARIANTS.c.blob_id == bindparam("blob_id")
-)
+_VARIANT_IDS_OF_BLOBS = select(
+    VARIANTS.c.blob_id, VARIANTS.c.name, VARIANTS.c.format, VARIANTS.c.spec_version
+).where(VARIANTS.c.blob_id.in_(bindparam("blob_ids", expanding=True)))
 _INSERT_VARIANTS = insert(VARIANTS)
 _UPDATE_BLOB = update(BLOBS).where(BLOBS.c.id == bindparam("blob_id"))
 _MEDIA_WAITING_ON_BLOB = select(MEDIA.c.id, MEDIA.c.uploader).where(
@@ -219,12 +219,7 @@ def _variant_ids_on(connection: Connection, blob_ids: Sequence[int]) -> dict[int
     found: dict[int, set[VariantId]] = {blob_id: set() for blob_id in blob_ids}
     if not blob_ids:
         return found
-    table = VARIANTS
-    rows = connection.execute(
-        select(table.c.blob_id, table.c.name, table.c.format, table.c.spec_version).where(
-            table.c.blob_id.in_(blob_ids)
-        )
-    )
+    rows = connection.execute(_VARIANT_IDS_OF_BLOBS, {"blob_ids": list(blob_ids)})
     for blob_id, name, fmt, version in rows:
         found[blob_id].add((name, fmt, version))
     return found
@@ -254,10 +249,7 @@ def add_variants(session: Session, blob_id: int, variants: Iterable[NewVariant])
     share.
     """
     connection = session.connection()
-    have: set[VariantId] = {
-        (name, fmt, version)
-        for name, fmt, version in connection.execute(_VARIANT_IDS_OF_BLOB, {"blob_id": blob_id})
-    }
+    have = _variant_ids_on(connection, [blob_id])[blob_id]
     rows: list[dict[str, Any]] = []
     for variant in variants:
         identity = (variant.name, variant.format, variant.spec_version)
