@@ -9,6 +9,8 @@ and the Prefect run shows the retries that made it so.
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -175,12 +177,21 @@ class CatalogCutter:
             return cursor.fetchall() if cursor.description else []
 
     def cut(self, where: str) -> None:
-        """Terminate every backend of the database, the caller's own transaction included."""
+        """Terminate every backend of the database, the caller's own transaction included.
+
+        Returns once those backends have exited: ``pg_terminate_backend`` only signals them,
+        and one that is still alive could run a statement it is sent next.
+        """
         ended = self._admin(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
             self.database,
         )
         assert ended, "no connection to cut"
+        pids = [pid for pid, _ in ended]
+        deadline = time.monotonic() + 10
+        while self._admin("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", pids):
+            assert time.monotonic() < deadline, f"backends {pids} outlived the cut"
+            time.sleep(0.01)
         self.cuts.append(where)
 
     def allow_connections(self, allowed: bool) -> None:
@@ -209,17 +220,21 @@ def _cut_inside(
 ) -> None:
     """Cut the catalog inside the ``nth`` call of ``repository.<name>``: mid-transaction.
 
-    With ``outage``, new connections are refused first, so no other thread of the run gets
-    a commit in between, and stay refused until the test allows them again.
+    With ``outage``, new connections are refused first and stay refused until the test
+    allows them again, so every retry meets the outage too.
     """
     original = getattr(repo, name)
-    calls = itertools.count(1)  # next() is atomic: the run's task threads call concurrently
+    calls = itertools.count(1)
+    # The run's task threads call concurrently. A call after the nth waits here until the
+    # cut is done, so none of them slips a commit in between.
+    cutting_now = threading.Lock()
 
     def cutting(*args: Any, **kwargs: Any) -> Any:
-        if next(calls) == nth:
-            if outage:
-                cutter.allow_connections(False)
-            cutter.cut(f"{name} #{nth}")
+        with cutting_now:
+            if next(calls) == nth:
+                if outage:
+                    cutter.allow_connections(False)
+                cutter.cut(f"{name} #{nth}")
         return original(*args, **kwargs)
 
     patch.setattr(repo, name, cutting)
