@@ -289,6 +289,10 @@ def lock_blob_for_finish(session: Session, blob_id: int) -> LockedBlob:
 
 def update_blob(session: Session, blob_id: int, values: dict[str, Any]) -> None:
     """Set columns of one blob (keyed by column name) and its ``updated_at``."""
+    # The prebuilt UPDATE would skip a name that is no column, where ``.values()`` refused it.
+    unknown = values.keys() - BLOBS.c.keys()
+    if unknown:
+        raise ValueError(f"blobs has no column {', '.join(sorted(unknown))}")
     refuse_overlong_strings(BLOBS, values)
     session.connection().execute(
         _UPDATE_BLOB, {**values, "updated_at": utcnow(), "blob_id": blob_id}

@@ -169,6 +169,21 @@ def test_finishing_a_blob_settles_and_audits_every_waiting_media(
     )
 
 
+def test_updating_a_blob_refuses_a_name_that_is_no_column(
+    session: Session, workspace: Workspace
+) -> None:
+    blob = add_blob(session, workspace, status=BlobStatus.processing)
+    session.commit()
+
+    with pytest.raises(ValueError, match="blobs has no column stauts"):
+        repo.update_blob(session, blob.id, {"stauts": BlobStatus.ready})
+    session.rollback()
+
+    stored = session.get(Blob, blob.id)
+    assert stored is not None
+    assert stored.status == BlobStatus.processing
+
+
 def test_locking_a_blob_that_is_gone_says_so(session: Session, workspace: Workspace) -> None:
     with pytest.raises(LookupError, match="blob 12345 vanished"):
         repo.lock_blob_for_finish(session, 12345)
